@@ -1,0 +1,215 @@
+import ETLCore
+
+/// The generic transforms every pipeline can use.
+public enum Transforms {
+    public static func register(into registry: inout ComponentRegistry) {
+        registry.registerTransform("explode", Explode.make)
+        registry.registerTransform("select", Select.make)
+        registry.registerTransform("filter", Filter.make)
+        registry.registerTransform("cast", Cast.make)
+    }
+}
+
+/// A transform that cannot handle a row; says which step, which field and what was found.
+struct TransformFailed: Error, CustomStringConvertible {
+    let step: String
+    let message: String
+    var description: String { "\(step): \(message)" }
+}
+
+/// `explode`: one output row per element of an array field. The parent row's other fields stay, so
+/// later steps reach both (`id` and `line_item.title`). Rows whose array is empty or missing yield
+/// nothing.
+///
+///     {"type": "explode", "field": "line_items", "as": "line_item"}
+struct Explode: Transform {
+    let field: FieldPath
+    let alias: String
+
+    static func make(_ config: inout ConfigReader) -> (any Transform)? {
+        let field = config.fieldPath("field", required: true)
+        let alias = config.string("as")
+        guard let field else { return nil }
+        return Explode(field: field, alias: alias ?? field.keys.last!)
+    }
+
+    func apply(_ rows: [JSONValue]) throws -> [JSONValue] {
+        var output: [JSONValue] = []
+        output.reserveCapacity(rows.count * 3)
+        for row in rows {
+            guard case .object(var parent) = row else { throw TransformFailed(step: "explode", message: "row is a \(row.kindName), not an object") }
+            let elements: [JSONValue]
+            switch row[path: field] {
+            case .array(let array)?: elements = array
+            case nil, .null?: continue
+            case let other?: throw TransformFailed(step: "explode", message: "field \(field) is a \(other.kindName), expected an array")
+            }
+            if field.keys.count == 1 { parent[field.keys[0]] = nil }
+            for element in elements {
+                var child = parent
+                child[alias] = element
+                output.append(.object(child))
+            }
+        }
+        return output
+    }
+}
+
+/// `select`: rows made of the named fields only, renamed, in the order the file lists them. A
+/// missing source field gives `null`.
+///
+///     {"type": "select", "fields": {"order_id": "id", "title": "line_item.title"}}
+struct Select: Transform {
+    let fields: [(name: String, source: FieldPath)]
+
+    static func make(_ config: inout ConfigReader) -> (any Transform)? {
+        guard let map = config.stringMap("fields", required: true) else { return nil }
+        var fields: [(name: String, source: FieldPath)] = []
+        for (name, sourceText) in map {
+            guard let source = FieldPath(sourceText) else {
+                config.report("\"\(sourceText)\" is not a field path (use names joined by dots)", at: "fields")
+                continue
+            }
+            fields.append((name, source))
+        }
+        return fields.count == map.count ? Select(fields: fields) : nil
+    }
+
+    func apply(_ rows: [JSONValue]) throws -> [JSONValue] {
+        rows.map { row in
+            var object = JSONObject(minimumCapacity: fields.count)
+            for field in fields { object.appendUnchecked(field.name, row[path: field.source] ?? .null) }
+            return .object(object)
+        }
+    }
+}
+
+/// `filter`: keeps the rows whose field compares true. Numbers compare as numbers, strings by
+/// bytes; values of different kinds are never ordered and never equal.
+///
+///     {"type": "filter", "field": "quantity", "op": "gt", "value": 0}
+struct Filter: Transform {
+    enum Operator: String, CaseIterable {
+        case eq, ne, lt, le, gt, ge, exists, missing
+    }
+
+    let field: FieldPath
+    let op: Operator
+    let value: JSONValue
+
+    static func make(_ config: inout ConfigReader) -> (any Transform)? {
+        let field = config.fieldPath("field", required: true)
+        let opName = config.choice("op", of: Operator.allCases.map(\.rawValue), default: "")
+        let value = config.value("value")
+        if config.value("op") == nil { config.report("missing required key \"op\"") }
+        guard let field, let op = Operator(rawValue: opName) else { return nil }
+        let needsValue = op != .exists && op != .missing
+        if needsValue, value == nil { config.report("operator \"\(op.rawValue)\" needs a \"value\"") }
+        if !needsValue, value != nil { config.report("operator \"\(op.rawValue)\" takes no \"value\"", at: "value") }
+        guard needsValue == (value != nil) else { return nil }
+        return Filter(field: field, op: op, value: value ?? .null)
+    }
+
+    func apply(_ rows: [JSONValue]) throws -> [JSONValue] {
+        rows.filter { keeps($0[path: field]) }
+    }
+
+    private func keeps(_ actual: JSONValue?) -> Bool {
+        switch op {
+        case .exists: return actual != nil && actual != .null
+        case .missing: return actual == nil || actual == .null
+        case .eq: return actual.map { Self.compare($0, value) == 0 } ?? false
+        case .ne: return actual.map { Self.compare($0, value) != 0 } ?? true
+        case .lt: return actual.flatMap { Self.compare($0, value) }.map { $0 < 0 } ?? false
+        case .le: return actual.flatMap { Self.compare($0, value) }.map { $0 <= 0 } ?? false
+        case .gt: return actual.flatMap { Self.compare($0, value) }.map { $0 > 0 } ?? false
+        case .ge: return actual.flatMap { Self.compare($0, value) }.map { $0 >= 0 } ?? false
+        }
+    }
+
+    /// -1, 0 or 1; `nil` when the two cannot be ordered.
+    static func compare(_ a: JSONValue, _ b: JSONValue) -> Int? {
+        switch (a, b) {
+        case (.int(let x), .int(let y)): return x < y ? -1 : (x > y ? 1 : 0)
+        case (.int, .double), (.double, .int), (.double, .double):
+            guard let x = a.asDouble, let y = b.asDouble else { return nil }
+            return x < y ? -1 : (x > y ? 1 : 0)
+        case (.string(let x), .string(let y)):
+            return x.utf8.lexicographicallyPrecedes(y.utf8) ? -1 : (x.utf8.elementsEqual(y.utf8) ? 0 : 1)
+        default:
+            return a == b ? 0 : nil
+        }
+    }
+}
+
+/// `cast`: converts fields to `string`, `int`, `float` or `bool`. A value that does not convert
+/// fails the run (`"on_error": "fail"`, the default) or becomes `null` (`"on_error": "null"`).
+///
+///     {"type": "cast", "fields": {"quantity": "int"}}
+struct Cast: Transform {
+    enum Target: String, CaseIterable {
+        case string, int, float, bool
+    }
+
+    let fields: [(name: String, target: Target)]
+    let failOnError: Bool
+
+    static func make(_ config: inout ConfigReader) -> (any Transform)? {
+        let map = config.stringMap("fields", required: true)
+        let onError = config.choice("on_error", of: ["fail", "null"], default: "fail")
+        guard let map else { return nil }
+        var fields: [(name: String, target: Target)] = []
+        for (name, typeName) in map {
+            guard let target = Target(rawValue: typeName) else {
+                config.report("unknown type \"\(typeName)\" for \(name) (known: \(Target.allCases.map(\.rawValue).joined(separator: ", ")))", at: "fields")
+                continue
+            }
+            fields.append((name, target))
+        }
+        return fields.count == map.count ? Cast(fields: fields, failOnError: onError == "fail") : nil
+    }
+
+    func apply(_ rows: [JSONValue]) throws -> [JSONValue] {
+        try rows.map { row in
+            guard case .object(var object) = row else { throw TransformFailed(step: "cast", message: "row is a \(row.kindName), not an object") }
+            for field in fields {
+                guard let value = object[field.name], value != .null else { continue }
+                if let converted = Self.convert(value, to: field.target) {
+                    object[field.name] = converted
+                } else if failOnError {
+                    throw TransformFailed(step: "cast", message: "cannot cast \(field.name) = \(JSONWriter.string(value).prefix(80)) to \(field.target.rawValue) (set \"on_error\": \"null\" to keep such rows with null)")
+                } else {
+                    object[field.name] = .null
+                }
+            }
+            return .object(object)
+        }
+    }
+
+    static func convert(_ value: JSONValue, to target: Target) -> JSONValue? {
+        switch (target, value) {
+        case (.string, .string): return value
+        case (.string, .int), (.string, .double), (.string, .bool): return .string(JSONWriter.string(value))
+        case (.int, .int): return value
+        case (.int, .double(let double)): return Int64(exactly: double).map(JSONValue.int)
+        case (.int, .string(let text)): return Int64(text).map(JSONValue.int)
+        case (.float, .int(let integer)): return .double(Double(integer))
+        case (.float, .double): return value
+        case (.float, .string(let text)): return Double(text).flatMap { $0.isFinite ? JSONValue.double($0) : nil }
+        case (.bool, .bool): return value
+        case (.bool, .string("true")): return .bool(true)
+        case (.bool, .string("false")): return .bool(false)
+        default: return nil
+        }
+    }
+}
+
+extension JSONValue {
+    fileprivate var asDouble: Double? {
+        switch self {
+        case .int(let integer): Double(integer)
+        case .double(let double): double
+        default: nil
+        }
+    }
+}

@@ -1,0 +1,241 @@
+import Foundation
+import GRDB
+
+public enum RunState: String, Sendable, Codable, CaseIterable {
+    /// Extracting and loading batches (or crashed while doing so: see `RunRecord.isLive`).
+    case running
+    /// All batches are loaded; the swap into place is under way.
+    case completing
+    case completed
+    /// Stopped by an error; `etl resume` continues it.
+    case failed
+    /// Stopped by SIGTERM or SIGINT at a batch boundary; `etl resume` continues it.
+    case interrupted
+    /// Replaced by a newer run started with `etl run --restart`; its staging was discarded.
+    case abandoned
+
+    public var isResumable: Bool { [.running, .completing, .failed, .interrupted].contains(self) }
+}
+
+/// One run of a pipeline as the checkpoint store records it.
+public struct RunRecord: Sendable, Codable, Equatable {
+    public var id: Int64
+    public var pipeline: String
+    public var pipelinePath: String
+    public var pipelineHash: String
+    /// The pipeline file as the run started with it, to tell what changed before a resume.
+    public var pipelineText: String
+    public var state: RunState
+    /// The source cursor after the last checkpointed batch, as JSON text.
+    public var cursor: String?
+    public var batches: Int
+    public var records: Int
+    public var rows: Int
+    public var expectedTotal: Int?
+    public var startedAt: Date
+    public var updatedAt: Date
+    public var finishedAt: Date?
+    public var error: String?
+    public var pid: Int32
+
+    public var cursorValue: JSONValue? {
+        cursor.flatMap { try? JSONParser.parse($0) }
+    }
+}
+
+public struct BatchRecord: Sendable, Codable, Equatable {
+    public enum State: String, Sendable, Codable {
+        /// Extracted and handed to the sink; whether it landed is settled on resume.
+        case pending
+        case loaded
+    }
+
+    public var runID: Int64
+    public var sequence: Int
+    public var hash: String
+    public var records: Int
+    public var rows: Int
+    public var state: State
+    public var cursor: String?
+    public var loadedAt: Date?
+}
+
+/// The SQLite file that makes runs resumable: runs, their cursors and every batch.
+///
+/// WAL mode, versioned migrations; a batch's loaded mark and the cursor advance are one transaction.
+public final class CheckpointStore: Sendable {
+    public let path: String
+    private let database: DatabasePool
+
+    public init(path: String) throws(ETLError) {
+        self.path = path
+        do {
+            let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            var configuration = Configuration()
+            configuration.busyMode = .timeout(10)
+            configuration.label = "etl.checkpoints"
+            database = try DatabasePool(path: path, configuration: configuration)
+            try Self.migrator.migrate(database)
+        } catch {
+            throw ETLError(.checkpointStore,
+                           "cannot open the checkpoint store at \(path): check that the directory is writable and the file is an etl state file (set ETL_STATE_PATH to choose another)",
+                           cause: error)
+        }
+    }
+
+    private static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: runs and batches") { db in
+            try db.execute(sql: """
+                CREATE TABLE runs (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    pipeline TEXT NOT NULL,
+                    pipeline_path TEXT NOT NULL,
+                    pipeline_hash TEXT NOT NULL,
+                    pipeline_text TEXT NOT NULL,
+                    state TEXT NOT NULL,
+                    cursor TEXT,
+                    batches INTEGER NOT NULL DEFAULT 0,
+                    records INTEGER NOT NULL DEFAULT 0,
+                    rows INTEGER NOT NULL DEFAULT 0,
+                    expected_total INTEGER,
+                    started_at DATETIME NOT NULL,
+                    updated_at DATETIME NOT NULL,
+                    finished_at DATETIME,
+                    error TEXT,
+                    pid INTEGER NOT NULL
+                );
+                CREATE INDEX runs_by_pipeline ON runs(pipeline, id);
+                CREATE TABLE batches (
+                    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+                    sequence INTEGER NOT NULL,
+                    hash TEXT NOT NULL,
+                    records INTEGER NOT NULL,
+                    rows INTEGER NOT NULL,
+                    state TEXT NOT NULL,
+                    cursor TEXT,
+                    loaded_at DATETIME,
+                    PRIMARY KEY (run_id, sequence)
+                );
+                """)
+        }
+        return migrator
+    }
+
+    private func write<T: Sendable>(_ what: String, _ body: @Sendable (Database) throws -> T) throws(ETLError) -> T {
+        do {
+            return try database.write(body)
+        } catch {
+            throw ETLError(.checkpointStore, "checkpoint store \(path): cannot \(what)", cause: error)
+        }
+    }
+
+    private func read<T: Sendable>(_ body: @Sendable (Database) throws -> T) throws(ETLError) -> T {
+        do {
+            return try database.read(body)
+        } catch {
+            throw ETLError(.checkpointStore, "checkpoint store \(path): cannot read", cause: error)
+        }
+    }
+
+    public func createRun(pipeline: String, file: PipelineFile) throws(ETLError) -> RunRecord {
+        try write("record the new run") { db in
+            let now = Date()
+            try db.execute(sql: """
+                INSERT INTO runs (pipeline, pipeline_path, pipeline_hash, pipeline_text, state, started_at, updated_at, pid)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [pipeline, file.path, file.hash, file.text, RunState.running.rawValue, now, now, getpid()])
+            return try Self.fetchRun(db, id: db.lastInsertedRowID)!
+        }
+    }
+
+    /// Marks a batch as handed to the sink, before the load.
+    public func beginBatch(runID: Int64, sequence: Int, hash: String, records: Int, rows: Int) throws(ETLError) {
+        try write("record batch \(sequence)") { db in
+            try db.execute(sql: """
+                INSERT OR REPLACE INTO batches (run_id, sequence, hash, records, rows, state)
+                VALUES (?, ?, ?, ?, ?, ?)
+                """, arguments: [runID, sequence, hash, records, rows, BatchRecord.State.pending.rawValue])
+        }
+    }
+
+    /// The checkpoint: the batch is loaded and the cursor moves past it, in one transaction.
+    public func commitBatch(runID: Int64, sequence: Int, cursor: JSONValue) throws(ETLError) -> RunRecord {
+        let cursorText = JSONWriter.string(cursor)
+        return try write("checkpoint batch \(sequence)") { db in
+            let now = Date()
+            try db.execute(sql: """
+                UPDATE batches SET state = ?, cursor = ?, loaded_at = ? WHERE run_id = ? AND sequence = ?
+                """, arguments: [BatchRecord.State.loaded.rawValue, cursorText, now, runID, sequence])
+            guard db.changesCount == 1 else { throw DatabaseError(message: "batch \(sequence) of run \(runID) was never begun") }
+            try db.execute(sql: """
+                UPDATE runs SET cursor = ?, batches = ?,
+                    records = records + (SELECT records FROM batches WHERE run_id = ? AND sequence = ?),
+                    rows = rows + (SELECT rows FROM batches WHERE run_id = ? AND sequence = ?),
+                    updated_at = ?
+                WHERE id = ?
+                """, arguments: [cursorText, sequence, runID, sequence, runID, sequence, now, runID])
+            return try Self.fetchRun(db, id: runID)!
+        }
+    }
+
+    public func setState(runID: Int64, _ state: RunState, error: String? = nil) throws(ETLError) {
+        try write("record run \(runID) as \(state.rawValue)") { db in
+            let now = Date()
+            let finished: Date? = state == .completed ? now : nil
+            try db.execute(sql: """
+                UPDATE runs SET state = ?, error = ?, updated_at = ?, finished_at = COALESCE(?, finished_at), pid = ?
+                WHERE id = ?
+                """, arguments: [state.rawValue, error, now, finished, getpid(), runID])
+        }
+    }
+
+    public func setExpectedTotal(runID: Int64, _ total: Int?) throws(ETLError) {
+        try write("record the expected total") { db in
+            try db.execute(sql: "UPDATE runs SET expected_total = ? WHERE id = ?", arguments: [total, runID])
+        }
+    }
+
+    public func run(id: Int64) throws(ETLError) -> RunRecord? {
+        try read { db in try Self.fetchRun(db, id: id) }
+    }
+
+    /// Newest first; all pipelines when `pipeline` is nil.
+    public func runs(pipeline: String? = nil, limit: Int = 20) throws(ETLError) -> [RunRecord] {
+        try read { db in
+            let filter = pipeline == nil ? "" : "WHERE pipeline = ?"
+            let arguments: StatementArguments = pipeline.map { [$0, limit] } ?? [limit]
+            return try Row.fetchAll(db, sql: "SELECT * FROM runs \(filter) ORDER BY id DESC LIMIT ?", arguments: arguments)
+                .map(Self.runRecord)
+        }
+    }
+
+    public func latestRun(pipeline: String, in states: [RunState]? = nil) throws(ETLError) -> RunRecord? {
+        try runs(pipeline: pipeline, limit: 1000).first { states?.contains($0.state) ?? true }
+    }
+
+    public func batches(runID: Int64) throws(ETLError) -> [BatchRecord] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM batches WHERE run_id = ? ORDER BY sequence", arguments: [runID]).map { row in
+                BatchRecord(runID: row["run_id"], sequence: row["sequence"], hash: row["hash"], records: row["records"],
+                            rows: row["rows"], state: BatchRecord.State(rawValue: row["state"]) ?? .pending,
+                            cursor: row["cursor"], loadedAt: row["loaded_at"])
+            }
+        }
+    }
+
+    private static func fetchRun(_ db: Database, id: Int64) throws -> RunRecord? {
+        try Row.fetchOne(db, sql: "SELECT * FROM runs WHERE id = ?", arguments: [id]).map(runRecord)
+    }
+
+    private static func runRecord(_ row: Row) -> RunRecord {
+        RunRecord(
+            id: row["id"], pipeline: row["pipeline"], pipelinePath: row["pipeline_path"],
+            pipelineHash: row["pipeline_hash"], pipelineText: row["pipeline_text"],
+            state: RunState(rawValue: row["state"]) ?? .failed, cursor: row["cursor"],
+            batches: row["batches"], records: row["records"], rows: row["rows"],
+            expectedTotal: row["expected_total"], startedAt: row["started_at"], updatedAt: row["updated_at"],
+            finishedAt: row["finished_at"], error: row["error"], pid: row["pid"])
+    }
+}

@@ -1,0 +1,229 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// Set from a signal handler; the runner stops at the next batch boundary.
+public final class StopSignal: Sendable {
+    private let requested = Atomic<Bool>(false)
+
+    public init() {}
+
+    public func request() { requested.store(true, ordering: .relaxed) }
+    public var isRequested: Bool { requested.load(ordering: .relaxed) }
+}
+
+/// A snapshot of a run's progress, reported after every checkpoint.
+public struct RunProgress: Sendable {
+    public let runID: Int64
+    public let pipeline: String
+    public let batches: Int
+    public let records: Int
+    public let rows: Int
+    public let expectedTotal: Int?
+    /// Records per second since this process started or resumed the run.
+    public let recordsPerSecond: Double
+
+    /// Seconds left at the current rate, when the source told its total.
+    public var estimatedSecondsLeft: Double? {
+        guard let expectedTotal, recordsPerSecond > 0, expectedTotal >= records else { return nil }
+        return Double(expectedTotal - records) / recordsPerSecond
+    }
+}
+
+/// Runs pipelines batch by batch: extract → transform → hash → load → checkpoint, then the swap.
+public struct Runner: Sendable {
+    public let store: CheckpointStore
+    public let logger: Logger
+    public let redactor: Redactor
+    public let stop: StopSignal
+    public let onProgress: @Sendable (RunProgress) -> Void
+
+    public init(store: CheckpointStore, logger: Logger, redactor: Redactor, stop: StopSignal,
+                onProgress: @escaping @Sendable (RunProgress) -> Void = { _ in }) {
+        self.store = store
+        self.logger = logger
+        self.redactor = redactor
+        self.stop = stop
+        self.onProgress = onProgress
+    }
+
+    /// Starts a new run. An earlier run of the pipeline that could still be resumed is not thrown
+    /// away silently: without `restart` this fails and says how to continue it.
+    public func start(_ pipeline: Pipeline, restart: Bool = false) async throws -> RunRecord {
+        let lock = try PipelineLock.acquire(statePath: store.path, pipeline: pipeline.name)
+        if let previous = try store.latestRun(pipeline: pipeline.name), previous.state.isResumable {
+            guard restart else {
+                throw ETLError(.interruptedRunExists,
+                               "run \(previous.id) of pipeline \(pipeline.name) did not finish (\(previous.state.rawValue)); continue it with `etl resume \(pipeline.file.path)`, or discard it and start over with `etl run \(pipeline.file.path) --restart`")
+            }
+            let context = stageContext(runID: previous.id, pipeline: pipeline.name, resumesCompletion: false)
+            try await pipeline.sink.discardRun(context: context)
+            try store.setState(runID: previous.id, .abandoned)
+            logger.notice("abandoned run \(previous.id) and discarded its staged data", metadata: ["pipeline": "\(pipeline.name)"])
+        }
+        let run = try store.createRun(pipeline: pipeline.name, file: pipeline.file)
+        lock.recordHolder(runID: run.id)
+        return try await execute(pipeline, run: run, lock: lock)
+    }
+
+    /// Continues an interrupted run from its last checkpoint: the latest resumable run of the
+    /// pipeline, or `runID` when given.
+    public func resume(_ pipeline: Pipeline, runID: Int64? = nil) async throws -> RunRecord {
+        let lock = try PipelineLock.acquire(statePath: store.path, pipeline: pipeline.name)
+        let candidate = try runID.flatMap { id throws(ETLError) in try store.run(id: id) }
+            ?? store.latestRun(pipeline: pipeline.name)
+        guard let run = candidate, run.pipeline == pipeline.name, run.state.isResumable else {
+            let what = candidate.map { "its latest run \($0.id) is \($0.state.rawValue)" } ?? "it has never run"
+            throw ETLError(.nothingToResume, "pipeline \(pipeline.name) has no interrupted run to resume (\(what)); start one with `etl run \(pipeline.file.path)`")
+        }
+        try checkUnchanged(pipeline, since: run)
+        lock.recordHolder(runID: run.id)
+        if run.state != .completing { try store.setState(runID: run.id, .running) }
+        logger.info("resuming run \(run.id) after batch \(run.batches)", metadata: ["pipeline": "\(pipeline.name)", "run_id": "\(run.id)"])
+        return try await execute(pipeline, run: run, lock: lock)
+    }
+
+    /// A resumed run must read the pipeline file it started with; otherwise its output would mix
+    /// two configurations. Formatting-only edits are fine.
+    private func checkUnchanged(_ pipeline: Pipeline, since run: RunRecord) throws(ETLError) {
+        guard run.pipelineHash != pipeline.file.hash else { return }
+        let before = (try? JSONParser.parse(run.pipelineText)) ?? .null
+        let now = (try? JSONParser.parse(pipeline.file.text)) ?? .null
+        let changes = JSONDiff.changedPaths(from: before, to: now)
+        guard !changes.isEmpty else { return }
+        let shown = changes.prefix(5).joined(separator: ", ") + (changes.count > 5 ? " and \(changes.count - 5) more" : "")
+        throw ETLError(.pipelineChanged,
+                       "\(pipeline.file.path) changed since run \(run.id) started (at \(shown)); put the file back as it was to resume, or discard the run and start over with `etl run \(pipeline.file.path) --restart`")
+    }
+
+    private func stageContext(runID: Int64, pipeline: String, resumesCompletion: Bool) -> StageContext {
+        var runLogger = logger
+        runLogger[metadataKey: "run_id"] = "\(runID)"
+        runLogger[metadataKey: "pipeline"] = "\(pipeline)"
+        return StageContext(runID: runID, pipeline: pipeline, logger: runLogger, resumesCompletion: resumesCompletion)
+    }
+
+    private func execute(_ pipeline: Pipeline, run initial: RunRecord, lock: PipelineLock) async throws -> RunRecord {
+        let context = stageContext(runID: initial.id, pipeline: pipeline.name, resumesCompletion: initial.state == .completing)
+        var stage = Stage.load
+        defer { withExtendedLifetime(lock) {} }  // held until the run ends, however it ends
+        do {
+            return try await drive(pipeline, run: initial, context: context, stage: &stage)
+        } catch let error as ETLError where error.code == .interrupted {
+            throw error
+        } catch {
+            let message = redactor.redact(String(describing: error))
+            try? store.setState(runID: initial.id, .failed, error: message)
+            context.logger.error("run failed in \(stage.rawValue): \(message)", metadata: ["stage": "\(stage.rawValue)"])
+            throw PipelineStepFailed(pipeline: pipeline.name, runID: initial.id, stage: stage, message: message, pipelinePath: pipeline.file.path)
+        }
+    }
+
+    private func drive(_ pipeline: Pipeline, run initial: RunRecord, context: StageContext, stage: inout Stage) async throws -> RunRecord {
+        var run = initial
+        let logger = context.logger
+        stage = .load
+        let session = try await pipeline.sink.openSession(context: context)
+
+        var machine: RunStateMachine
+        var reader: (any SourceReader)?
+        if context.resumesCompletion {
+            machine = try RunStateMachine(checkpointed: run.batches, expectedStaged: [], staged: [:], completing: true)
+        } else {
+            let staged = try await session.landedBatches()
+            stage = .checkpoint
+            let expected = Set(try store.batches(runID: run.id).filter { $0.state == .loaded && $0.rows > 0 }.map(\.sequence))
+            do {
+                machine = try RunStateMachine(checkpointed: run.batches, expectedStaged: expected, staged: staged, completing: false)
+            } catch {
+                throw ETLError(.stagingLost,
+                               "the staging data of run \(run.id) lacks batches the checkpoint says were loaded (\(error.missingSequences.prefix(5).map(String.init).joined(separator: ", "))); discard the run and start over with `etl run \(pipeline.file.path) --restart`")
+            }
+            stage = .extract
+            reader = try await pipeline.source.openReader(after: run.cursorValue, context: context)
+            try store.setExpectedTotal(runID: run.id, reader?.expectedTotal)
+        }
+
+        let clock = ContinuousClock()
+        let sessionStart = clock.now
+        let recordsBefore = run.records
+        var current: (batch: SourceBatch, load: LoadBatch)?
+        var action = machine.start()
+        while true {
+            switch action {
+            case .extractNext:
+                stage = .extract
+                guard let batch = try await reader?.next() else {
+                    action = machine.sourceExhausted()
+                    continue
+                }
+                let sequence = machine.currentSequence
+                FailPoints.hit("after-extract", sequence: sequence)
+                stage = .transform
+                var rows = batch.records
+                for transform in pipeline.transforms { rows = try transform.apply(rows) }
+                let load = LoadBatch(sequence: sequence, hash: Self.contentHash(rows), rows: rows)
+                current = (batch, load)
+                stage = .checkpoint
+                try store.beginBatch(runID: run.id, sequence: sequence, hash: load.hash, records: batch.records.count, rows: rows.count)
+                action = machine.batchExtracted(hash: load.hash, rowCount: rows.count)
+
+            case .load(let sequence, let discardingFrom):
+                stage = .load
+                if let discardingFrom {
+                    logger.notice("discarding staged batches from \(discardingFrom): the source now yields different data")
+                    try await session.discardBatches(from: discardingFrom)
+                }
+                if let load = current?.load, !load.rows.isEmpty { try await session.load(load) }
+                FailPoints.hit("after-load", sequence: sequence)
+                action = machine.batchLoaded()
+
+            case .checkpoint(let sequence, let alreadyStaged):
+                stage = .checkpoint
+                if alreadyStaged { logger.notice("batch \(sequence) was already staged before the interruption; not loading it again") }
+                guard let cursor = current?.batch.cursor else { preconditionFailure("checkpoint without a batch") }
+                run = try store.commitBatch(runID: run.id, sequence: sequence, cursor: cursor)
+                FailPoints.hit("after-checkpoint", sequence: sequence)
+                let seconds = (clock.now - sessionStart) / .seconds(1)
+                onProgress(RunProgress(runID: run.id, pipeline: run.pipeline, batches: run.batches, records: run.records, rows: run.rows,
+                                       expectedTotal: reader?.expectedTotal, recordsPerSecond: seconds > 0 ? Double(run.records - recordsBefore) / seconds : 0))
+                logger.debug("batch \(sequence) checkpointed", metadata: ["rows": "\(current?.load.rows.count ?? 0)"])
+                current = nil
+                action = machine.batchCheckpointed(stopRequested: stop.isRequested)
+
+            case .completeSink(let discardingFrom):
+                stage = .complete
+                try store.setState(runID: run.id, .completing)
+                if let discardingFrom { try await session.discardBatches(from: discardingFrom) }
+                FailPoints.hit("before-complete")
+                try await session.complete()
+                FailPoints.hit("after-complete")
+                action = machine.sinkCompleted()
+
+            case .markCompleted:
+                stage = .checkpoint
+                try store.setState(runID: run.id, .completed)
+                let finished = try store.run(id: run.id) ?? run
+                logger.info("run completed: \(finished.batches) batches, \(finished.records) records, \(finished.rows) rows loaded")
+                return finished
+
+            case .stop:
+                try store.setState(runID: run.id, .interrupted, error: "stopped by a signal after batch \(run.batches)")
+                logger.notice("stopped after batch \(run.batches) with its checkpoint written")
+                throw ETLError(.interrupted,
+                               "run \(run.id) of pipeline \(pipeline.name) stopped after batch \(run.batches), checkpoint written; continue it with: etl resume \(pipeline.file.path)")
+            }
+        }
+    }
+
+    /// SHA-256 over the batch as JSON lines: identical rows give identical hashes across processes.
+    static func contentHash(_ rows: [JSONValue]) -> String {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(rows.count * 128)
+        for row in rows {
+            JSONWriter.write(row, into: &bytes)
+            bytes.append(0x0A)
+        }
+        return SHA256.hex(bytes)
+    }
+}

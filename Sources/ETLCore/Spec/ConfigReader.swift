@@ -1,0 +1,235 @@
+import Synchronization
+
+/// One problem in a pipeline file, located by its JSON path (`$.transform[1].field`).
+public struct Diagnostic: Sendable, Equatable, CustomStringConvertible {
+    public let path: String
+    public let message: String
+
+    public init(path: String, message: String) {
+        self.path = path
+        self.message = message
+    }
+
+    public var description: String { "\(path): \(message)" }
+}
+
+/// Collects diagnostics while a pipeline file is read, so that every problem is reported at once.
+public final class DiagnosticLog: Sendable {
+    private let items = Mutex<[Diagnostic]>([])
+
+    public init() {}
+
+    public func report(_ diagnostic: Diagnostic) {
+        items.withLock { $0.append(diagnostic) }
+    }
+
+    public var diagnostics: [Diagnostic] { items.withLock { $0 } }
+}
+
+/// What reading a config needs besides the JSON: the environment for `${VAR}`, where problems go,
+/// and where secret values are registered so that logs and errors never show them.
+public struct ConfigContext: Sendable {
+    public let environment: [String: String]
+    public let diagnostics: DiagnosticLog
+    public let redactor: Redactor
+
+    public init(environment: [String: String], diagnostics: DiagnosticLog = DiagnosticLog(), redactor: Redactor) {
+        self.environment = environment
+        self.diagnostics = diagnostics
+        self.redactor = redactor
+    }
+}
+
+/// Reads one JSON object of a pipeline file on behalf of a component factory.
+///
+/// Each accessor returns `nil` (or the default) on a problem and records a located diagnostic, so a
+/// factory reads all its keys and the whole file is checked in one pass. `finish()` then reports
+/// keys nobody asked for, which catches typos. Factories must therefore read every key they know
+/// before deciding anything.
+public struct ConfigReader {
+    public let path: String
+    public let context: ConfigContext
+    private let object: JSONObject
+    private var knownKeys: [String] = []
+
+    public init(object: JSONObject, path: String, context: ConfigContext) {
+        self.object = object
+        self.path = path
+        self.context = context
+    }
+
+    public func report(_ message: String, at key: String? = nil) {
+        context.diagnostics.report(Diagnostic(path: key.map { Self.childPath(path, $0) } ?? path, message: message))
+    }
+
+    static func childPath(_ parent: String, _ key: String) -> String {
+        key.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" } ? "\(parent).\(key)" : "\(parent)[\"\(key)\"]"
+    }
+
+    /// The raw value of a key, marking it known. Missing required keys are reported.
+    public mutating func value(_ key: String, required: Bool = false) -> JSONValue? {
+        knownKeys.append(key)
+        guard let value = object[key], value != .null else {
+            if required { report("missing required key \"\(key)\"") }
+            return nil
+        }
+        return value
+    }
+
+    public mutating func string(_ key: String, required: Bool = false) -> String? {
+        guard let value = value(key, required: required) else { return nil }
+        guard case .string(let raw) = value else {
+            report("expected a string, found \(value.kindName)", at: key)
+            return nil
+        }
+        return interpolate(raw, at: Self.childPath(path, key))
+    }
+
+    public mutating func string(_ key: String, default defaultValue: String) -> String {
+        string(key) ?? defaultValue
+    }
+
+    /// A string that must never be shown: it is registered with the redactor as soon as it is read.
+    public mutating func secret(_ key: String, required: Bool = false) -> String? {
+        let secret = string(key, required: required)
+        if let secret { context.redactor.register(secret) }
+        return secret
+    }
+
+    public mutating func choice(_ key: String, of choices: [String], default defaultValue: String) -> String {
+        guard let chosen = string(key) else { return defaultValue }
+        guard choices.contains(chosen) else {
+            report("\"\(chosen)\" is not one of \(choices.map { "\"\($0)\"" }.joined(separator: ", "))", at: key)
+            return defaultValue
+        }
+        return chosen
+    }
+
+    /// An integer, also accepted as a string so that it can come from `${VAR}`.
+    public mutating func int(_ key: String, default defaultValue: Int, in range: ClosedRange<Int>) -> Int {
+        guard let value = value(key) else { return defaultValue }
+        let integer: Int?
+        switch value {
+        case .int(let number): integer = Int(exactly: number)
+        case .string(let text): integer = interpolate(text, at: Self.childPath(path, key)).flatMap { Int($0) }
+        default: integer = nil
+        }
+        guard let integer else {
+            report("expected an integer, found \(value.kindName)", at: key)
+            return defaultValue
+        }
+        guard range.contains(integer) else {
+            report("\(integer) is out of range \(range.lowerBound)...\(range.upperBound)", at: key)
+            return defaultValue
+        }
+        return integer
+    }
+
+    public mutating func bool(_ key: String, default defaultValue: Bool) -> Bool {
+        guard let value = value(key) else { return defaultValue }
+        guard case .bool(let flag) = value else {
+            report("expected true or false, found \(value.kindName)", at: key)
+            return defaultValue
+        }
+        return flag
+    }
+
+    public mutating func fieldPath(_ key: String, required: Bool = false) -> FieldPath? {
+        guard let text = string(key, required: required) else { return nil }
+        guard let fieldPath = FieldPath(text) else {
+            report("\"\(text)\" is not a field path (use names joined by dots, like \"line_item.title\")", at: key)
+            return nil
+        }
+        return fieldPath
+    }
+
+    /// An object whose values are strings, in file order (e.g. `select`'s output name → source path).
+    public mutating func stringMap(_ key: String, required: Bool = false) -> [(key: String, value: String)]? {
+        guard let value = value(key, required: required) else { return nil }
+        guard case .object(let object) = value, !object.isEmpty else {
+            report("expected a non-empty object of strings, found \(value.kindName == "object" ? "an empty object" : value.kindName)", at: key)
+            return nil
+        }
+        var result: [(key: String, value: String)] = []
+        let mapPath = Self.childPath(path, key)
+        for field in object.fields {
+            guard case .string(let text) = field.value else {
+                context.diagnostics.report(Diagnostic(path: Self.childPath(mapPath, field.key), message: "expected a string, found \(field.value.kindName)"))
+                continue
+            }
+            guard let resolved = interpolate(text, at: Self.childPath(mapPath, field.key)) else { continue }
+            result.append((field.key, resolved))
+        }
+        return result
+    }
+
+    /// A nested object, read by its own reader.
+    public mutating func object(_ key: String, required: Bool = false) -> ConfigReader? {
+        guard let value = value(key, required: required) else { return nil }
+        guard case .object(let object) = value else {
+            report("expected an object, found \(value.kindName)", at: key)
+            return nil
+        }
+        return ConfigReader(object: object, path: Self.childPath(path, key), context: context)
+    }
+
+    /// Reports every key that no accessor asked for, suggesting the closest known key.
+    public func finish() {
+        for key in object.keys where !knownKeys.contains(key) {
+            let suggestion = knownKeys.min { editDistance($0, key) < editDistance($1, key) }
+            if let suggestion, editDistance(suggestion, key) <= max(2, key.count / 3) {
+                report("unknown key \"\(key)\" (did you mean \"\(suggestion)\"?)", at: key)
+            } else {
+                let known = knownKeys.map { "\"\($0)\"" }.joined(separator: ", ")
+                report("unknown key \"\(key)\" (known keys: \(known))", at: key)
+            }
+        }
+    }
+
+    /// Replaces `${NAME}` and `${NAME:-default}` with environment values; a missing variable is
+    /// reported by name and gives `nil`.
+    func interpolate(_ text: String, at location: String) -> String? {
+        guard text.contains("${") else { return text }
+        var result = ""
+        var rest = Substring(text)
+        var ok = true
+        while let start = rest.range(of: "${") {
+            result += rest[..<start.lowerBound]
+            guard let end = rest[start.upperBound...].firstIndex(of: "}") else {
+                context.diagnostics.report(Diagnostic(path: location, message: "unterminated \"${\" (write ${NAME})"))
+                return nil
+            }
+            let reference = rest[start.upperBound..<end]
+            let (name, fallback) = reference.firstRange(of: ":-").map {
+                (String(reference[..<$0.lowerBound]), Optional(String(reference[$0.upperBound...])))
+            } ?? (String(reference), nil)
+            if let value = context.environment[name], !value.isEmpty {
+                result += value
+            } else if let fallback {
+                result += fallback
+            } else {
+                context.diagnostics.report(Diagnostic(
+                    path: location,
+                    message: "environment variable \(name) is not set (export it or add it to .env)"))
+                ok = false
+            }
+            rest = rest[rest.index(after: end)...]
+        }
+        result += rest
+        return ok ? result : nil
+    }
+}
+
+/// Levenshtein distance, for "did you mean" suggestions.
+func editDistance(_ a: String, _ b: String) -> Int {
+    let a = Array(a), b = Array(b)
+    var previous = Array(0...b.count)
+    for i in 1...max(a.count, 1) where !a.isEmpty {
+        var current = [i] + Array(repeating: 0, count: b.count)
+        for j in 1...max(b.count, 1) where !b.isEmpty {
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+        }
+        previous = current
+    }
+    return a.isEmpty ? b.count : previous[b.count]
+}

@@ -1,0 +1,85 @@
+import Logging
+
+/// What a stage gets from the runner besides its config.
+public struct StageContext: Sendable {
+    public let runID: Int64
+    public let pipeline: String
+    public let logger: Logger
+    /// The run had already started its swap before it was interrupted: the sink must not recreate
+    /// staging that the swap may have consumed.
+    public let resumesCompletion: Bool
+
+    public init(runID: Int64, pipeline: String, logger: Logger, resumesCompletion: Bool = false) {
+        self.runID = runID
+        self.pipeline = pipeline
+        self.logger = logger
+        self.resumesCompletion = resumesCompletion
+    }
+}
+
+/// A batch of records from a source, with the cursor that resumes right after it.
+public struct SourceBatch: Sendable {
+    public let records: [JSONValue]
+    /// Opaque to the runner; stored with the batch's checkpoint and handed back on resume.
+    public let cursor: JSONValue
+
+    public init(records: [JSONValue], cursor: JSONValue) {
+        self.records = records
+        self.cursor = cursor
+    }
+}
+
+/// An extract stage. Sources must be deterministic given a cursor: resuming after a batch's cursor
+/// yields what an uninterrupted run would have read next, so batches can be recognised by hash.
+public protocol Source: Sendable {
+    /// Starts reading after `cursor`, or from the beginning when it is `nil`.
+    func openReader(after cursor: JSONValue?, context: StageContext) async throws -> any SourceReader
+}
+
+public protocol SourceReader: AnyObject {
+    /// The next batch, or `nil` when the source is exhausted.
+    func next() async throws -> SourceBatch?
+    /// How many records the whole source holds, when the source can tell (for progress and ETA).
+    var expectedTotal: Int? { get }
+}
+
+/// A transform step: rows in, rows out, one batch at a time, no state across batches.
+public protocol Transform: Sendable {
+    func apply(_ rows: [JSONValue]) throws -> [JSONValue]
+}
+
+/// A batch ready for the sink: its sequence number in the run, its content hash and its rows.
+public struct LoadBatch: Sendable {
+    public let sequence: Int
+    public let hash: String
+    public let rows: [JSONValue]
+
+    public init(sequence: Int, hash: String, rows: [JSONValue]) {
+        self.sequence = sequence
+        self.hash = hash
+        self.rows = rows
+    }
+}
+
+/// A load stage. Each run writes into its own staging area, which `complete` swaps into place
+/// atomically.
+public protocol Sink: Sendable {
+    /// Opens (creating or reopening) the staging area of a run.
+    func openSession(context: StageContext) async throws -> any SinkSession
+    /// Removes what a run that will never complete left behind.
+    func discardRun(context: StageContext) async throws
+}
+
+/// The sink contract the runner's exactly-once guarantee rests on.
+public protocol SinkSession: AnyObject {
+    /// Batches present in staging, by sequence number, with their content hash. A batch that
+    /// reached the sink just before a crash, without its checkpoint, shows up here on resume.
+    func landedBatches() async throws -> [Int: String]
+    /// Removes staged batches with a sequence number at or above `sequence`.
+    func discardBatches(from sequence: Int) async throws
+    /// Stages one batch, atomically: after a crash it is either wholly present or absent.
+    func load(_ batch: LoadBatch) async throws
+    /// Swaps staging into place in one atomic step. Idempotent: called again after a crash during
+    /// or after the swap, it finishes the job or does nothing.
+    func complete() async throws
+}

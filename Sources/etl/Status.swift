@@ -1,0 +1,81 @@
+import ArgumentParser
+import ETLCore
+import Foundation
+
+struct Status: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show runs: state, batches, rows, cursor and last error.")
+
+    @Argument(help: "Only this pipeline (its name).")
+    var pipeline: String?
+
+    @Flag(help: "Print JSON instead of a table.")
+    var json = false
+
+    @Option(help: "How many runs to show, newest first.")
+    var limit = 20
+
+    @OptionGroup var options: CommonOptions
+
+    func run() async throws {
+        let session = RunSession(options: options)
+        let store = try session.openStore()
+        let runs = try store.runs(pipeline: pipeline, limit: limit)
+        let statePath = store.path
+        let rows = runs.map { StatusRow(run: $0, live: PipelineLock.isHeld(statePath: statePath, pipeline: $0.pipeline)) }
+        if json {
+            print(JSONWriter.string(.array(rows.map(\.json))))
+        } else if rows.isEmpty {
+            print("no runs recorded in \(statePath)")
+        } else {
+            print(StatusRow.table(rows))
+        }
+    }
+}
+
+/// One run as `etl status` shows it. Errors were redacted when they were recorded.
+struct StatusRow {
+    let run: RunRecord
+    /// The state to show: a `running` run whose lock nobody holds crashed.
+    let state: String
+
+    init(run: RunRecord, live: Bool) {
+        self.run = run
+        let active = run.state == .running || run.state == .completing
+        state = active && !live ? "crashed" : run.state.rawValue
+    }
+
+    var progress: String {
+        run.expectedTotal.map { "\(run.records)/\($0)" } ?? "\(run.records)"
+    }
+
+    var json: JSONValue {
+        var object = JSONObject()
+        object["run_id"] = .int(run.id)
+        object["pipeline"] = .string(run.pipeline)
+        object["pipeline_path"] = .string(run.pipelinePath)
+        object["state"] = .string(state)
+        object["batches"] = .int(Int64(run.batches))
+        object["records"] = .int(Int64(run.records))
+        object["expected_total"] = run.expectedTotal.map { .int(Int64($0)) } ?? .null
+        object["rows"] = .int(Int64(run.rows))
+        object["cursor"] = run.cursorValue ?? .null
+        object["started_at"] = .string(run.startedAt.formatted(.iso8601))
+        object["updated_at"] = .string(run.updatedAt.formatted(.iso8601))
+        object["finished_at"] = run.finishedAt.map { .string($0.formatted(.iso8601)) } ?? .null
+        object["error"] = run.error.map(JSONValue.string) ?? .null
+        return .object(object)
+    }
+
+    static func table(_ rows: [StatusRow]) -> String {
+        let header = ["RUN", "PIPELINE", "STATE", "BATCHES", "RECORDS", "ROWS", "CURSOR", "STARTED", "ERROR"]
+        let body = rows.map { row in
+            [String(row.run.id), row.run.pipeline, row.state, String(row.run.batches), row.progress, String(row.run.rows),
+             String((row.run.cursor ?? "-").prefix(40)), row.run.startedAt.formatted(.iso8601), String((row.run.error ?? "").prefix(100))]
+        }
+        let widths = header.indices.map { column in ([header] + body).map { $0[column].count }.max()! }
+        return ([header] + body).map { cells in
+            cells.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ")
+                .trimmingCharacters(in: .whitespaces)
+        }.joined(separator: "\n")
+    }
+}
