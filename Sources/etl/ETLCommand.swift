@@ -107,7 +107,8 @@ struct RunSession {
             let run = try await body(runner)
             Console.shared.endProgress()
             let seconds = (ContinuousClock.now - started) / .seconds(1)
-            print("run \(run.id) of \(run.pipeline) completed: \(run.batches) batches, \(run.records) records read, \(run.rows) rows loaded in \(String(format: "%.1f", seconds))s")
+            let memory = PeakMemory.bytes.map { String(format: ", peak memory %.1f MiB", Double($0) / 1_048_576) } ?? ""
+            print("run \(run.id) of \(run.pipeline) completed: \(run.batches) batches, \(run.records) records read, \(run.rows) rows loaded in \(String(format: "%.1f", seconds))s\(memory)")
         } catch {
             Console.shared.endProgress()
             throw report(error)

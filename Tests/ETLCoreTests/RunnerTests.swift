@@ -1,0 +1,124 @@
+import ETLComponents
+import ETLCore
+import Foundation
+import Logging
+import Testing
+
+/// The runner in-process against a real SQLite file and real files on disk.
+struct RunnerTests {
+    let directory: URL
+
+    init() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("etl-runner-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let lines = (1...25).map { #"{"id":\#($0),"items":[{"t":"a\#($0)","q":\#($0 % 4)}]}"# }
+        try (lines.joined(separator: "\n") + "\n").write(to: directory.appendingPathComponent("in.jsonl"), atomically: true, encoding: .utf8)
+    }
+
+    func pipeline(batchSize: Int = 10, sinkType: String = "jsonl", redactor: Redactor = Redactor()) throws -> Pipeline {
+        var registry = PipelineSpecTests.registry
+        registry.registerSink("failing") { config in
+            let password = config.secret("password", required: true)
+            return password.map(FailingSink.init)
+        }
+        let text = """
+            {"version": 1, "name": "runner-test",
+             "extract": {"type": "jsonl", "path": "\(directory.path)/in.jsonl", "batch_size": \(batchSize)},
+             "transform": [{"type": "explode", "field": "items", "as": "item"},
+                           {"type": "filter", "field": "item.q", "op": "gt", "value": 0}],
+             "load": \(sinkType == "jsonl" ? #"{"type": "jsonl", "path": "\#(directory.path)/out.jsonl"}"# : #"{"type": "failing", "password": "${DB_PASSWORD}"}"#)}
+            """
+        return try Pipeline.build(file: PipelineFile(path: directory.path + "/p.json", text: text), registry: registry,
+                                  environment: ["DB_PASSWORD": "hunter2-secret"], redactor: redactor)
+    }
+
+    func runner(stop: StopSignal = StopSignal(), redactor: Redactor = Redactor()) throws -> Runner {
+        Runner(store: try CheckpointStore(path: directory.appendingPathComponent("state.sqlite").path),
+               logger: Logger(label: "test"), redactor: redactor, stop: stop)
+    }
+
+    @Test func aRunCheckpointsEveryBatchAndCompletes() async throws {
+        let runner = try runner()
+        let run = try await runner.start(try pipeline())
+        #expect(run.state == .completed)
+        #expect(run.batches == 3)
+        #expect(run.records == 25)
+        #expect(run.rows == 19)  // items with q == 0 filtered out
+        #expect(run.cursorValue?[path: FieldPath("line")!] == .int(25))
+        let batches = try runner.store.batches(runID: run.id)
+        #expect(batches.map(\.state) == [.loaded, .loaded, .loaded])
+        #expect(batches.map(\.records) == [10, 10, 5])
+        let output = try String(contentsOf: directory.appendingPathComponent("out.jsonl"), encoding: .utf8)
+        #expect(output.split(separator: "\n").count == 19)
+    }
+
+    @Test func aStopRequestEndsAtABatchBoundaryAndResumeFinishes() async throws {
+        let stop = StopSignal()
+        stop.request()
+        let runner = try runner(stop: stop)
+        await #expect(throws: ETLError.self) { try await runner.start(try pipeline()) }
+        let interrupted = try #require(try runner.store.latestRun(pipeline: "runner-test"))
+        #expect(interrupted.state == .interrupted)
+        #expect(interrupted.batches == 1)
+        #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("out.jsonl").path))
+
+        let resumed = try await self.runner().resume(try pipeline())
+        #expect(resumed.id == interrupted.id)
+        #expect(resumed.state == .completed)
+        #expect(resumed.records == 25)
+        #expect(resumed.rows == 19)
+    }
+
+    @Test func onlyOneRunOfAPipelineAtATime() throws {
+        let store = try CheckpointStore(path: directory.appendingPathComponent("state.sqlite").path)
+        let held = try PipelineLock.acquire(statePath: store.path, pipeline: "runner-test")
+        held.recordHolder(runID: 42)
+        #expect(PipelineLock.isHeld(statePath: store.path, pipeline: "runner-test"))
+        #expect {
+            try PipelineLock.acquire(statePath: store.path, pipeline: "runner-test")
+        } throws: { error in
+            (error as? ETLError)?.code == .pipelineBusy && String(describing: error).contains("run 42")
+        }
+    }
+
+    @Test func secretsNeverReachErrorsOrStatus() async throws {
+        let redactor = Redactor()
+        let runner = try runner(redactor: redactor)
+        do {
+            _ = try await runner.start(try pipeline(sinkType: "failing", redactor: redactor))
+            Issue.record("the failing sink did not fail")
+        } catch {
+            let message = String(describing: error)
+            #expect(message.contains("failed in load"))
+            #expect(message.contains("etl resume"))
+            #expect(!message.contains("hunter2-secret"))
+        }
+        let run = try #require(try runner.store.latestRun(pipeline: "runner-test"))
+        #expect(run.state == .failed)
+        #expect(run.error?.contains("***") == true)
+        #expect(run.error?.contains("hunter2-secret") == false)
+    }
+
+    @Test func theStoreMigratesOnceAndReopens() throws {
+        let path = directory.appendingPathComponent("state.sqlite").path
+        let first = try CheckpointStore(path: path)
+        let run = try first.createRun(pipeline: "p", file: PipelineFile(path: "/p.json", text: "{}"))
+        try first.beginBatch(runID: run.id, sequence: 1, hash: "h", records: 3, rows: 2)
+        _ = try first.commitBatch(runID: run.id, sequence: 1, cursor: .int(3))
+        let reopened = try CheckpointStore(path: path)
+        let again = try #require(try reopened.run(id: run.id))
+        #expect(again.cursor == "3")
+        #expect(again.batches == 1)
+        #expect(again.rows == 2)
+        #expect(throws: ETLError.self) { try reopened.commitBatch(runID: run.id, sequence: 9, cursor: .null) }
+    }
+}
+
+/// A sink whose failures mention its password, as a careless driver's might.
+struct FailingSink: Sink {
+    let password: String
+    func openSession(context: StageContext) async throws -> any SinkSession {
+        throw ETLError(.stageFailed, "login with password \(password) refused")
+    }
+    func discardRun(context: StageContext) async throws {}
+}
