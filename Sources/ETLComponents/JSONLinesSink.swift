@@ -4,7 +4,7 @@ import Foundation
 /// `jsonl` sink: writes rows as JSON lines to `path`, which changes only when a run completes.
 ///
 /// Each run appends to its own staging file, `<path>.run-<id>.staging`, and records every batch in
-/// a manifest beside it (`.batches`: sequence, hash, end offset) after the batch's bytes are on
+/// a manifest beside it (`.batches`: sequence, hash, rows, end offset) after the batch's bytes are on
 /// disk. On reopen, bytes past the last manifest entry (a torn write) are cut off. Completion is a
 /// `rename` of the staging file over `path`: readers see the old file or the new one.
 public struct JSONLinesSink: Sink {
@@ -31,8 +31,10 @@ public struct JSONLinesSink: Sink {
 final class JSONLinesSinkSession: SinkSession {
     private struct Entry {
         let sequence: Int
-        let hash: String
+        let batch: StagedBatch
         let endOffset: Int64
+
+        var line: String { "\(sequence) \(batch.hash) \(batch.rows) \(endOffset)\n" }
     }
 
     private let livePath: String
@@ -57,19 +59,20 @@ final class JSONLinesSinkSession: SinkSession {
         try writeManifest()
     }
 
-    /// Reads `sequence hash offset` lines; a torn last line (crash mid-append) is ignored.
+    /// Reads `sequence hash rows offset` lines; a torn last line (crash mid-append) is ignored.
     private static func readManifest(at path: String) -> [Entry] {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [] }
         return text.split(separator: "\n").compactMap { line -> Entry? in
             let parts = line.split(separator: " ")
-            guard parts.count == 3, let sequence = Int(parts[0]), parts[1].count == 64, let offset = Int64(parts[2]) else { return nil }
-            return Entry(sequence: sequence, hash: String(parts[1]), endOffset: offset)
+            guard parts.count == 4, let sequence = Int(parts[0]), parts[1].count == 64, let rows = Int(parts[2]), let offset = Int64(parts[3])
+            else { return nil }
+            return Entry(sequence: sequence, batch: StagedBatch(hash: String(parts[1]), rows: rows), endOffset: offset)
         }
     }
 
     /// Rewrites the manifest through a temporary file and a rename, so it is never torn.
     private func writeManifest() throws {
-        let text = entries.map { "\($0.sequence) \($0.hash) \($0.endOffset)\n" }.joined()
+        let text = entries.map(\.line).joined()
         let temporary = manifestPath + ".tmp"
         let descriptor = try Self.open(temporary, O_WRONLY | O_CREAT | O_TRUNC)
         defer { close(descriptor) }
@@ -77,8 +80,8 @@ final class JSONLinesSinkSession: SinkSession {
         guard fsync(descriptor) == 0, rename(temporary, manifestPath) == 0 else { throw Self.failure("cannot write", manifestPath) }
     }
 
-    func landedBatches() async throws -> [Int: String] {
-        Dictionary(entries.map { ($0.sequence, $0.hash) }, uniquingKeysWith: { _, last in last })
+    func landedBatches() async throws -> [Int: StagedBatch] {
+        Dictionary(entries.map { ($0.sequence, $0.batch) }, uniquingKeysWith: { _, last in last })
     }
 
     func discardBatches(from sequence: Int) async throws {
@@ -107,8 +110,8 @@ final class JSONLinesSinkSession: SinkSession {
         // The batch counts as landed only once the manifest names it.
         let manifest = try Self.open(manifestPath, O_WRONLY | O_APPEND)
         defer { close(manifest) }
-        let entry = Entry(sequence: batch.sequence, hash: batch.hash, endOffset: start + Int64(bytes.count))
-        try Self.writeAll(Array("\(entry.sequence) \(entry.hash) \(entry.endOffset)\n".utf8), to: manifest, path: manifestPath)
+        let entry = Entry(sequence: batch.sequence, batch: StagedBatch(hash: batch.hash, rows: batch.rows.count), endOffset: start + Int64(bytes.count))
+        try Self.writeAll(Array(entry.line.utf8), to: manifest, path: manifestPath)
         guard fsync(manifest) == 0 else { throw Self.failure("cannot sync", manifestPath) }
         entries.append(entry)
     }

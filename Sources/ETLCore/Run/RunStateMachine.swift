@@ -3,8 +3,9 @@
 ///
 /// Batches are numbered from 1. Checkpointed batches are durable in the checkpoint store; the sink
 /// may hold more than that (a batch loaded just before a crash, its checkpoint never written). On
-/// resume the machine compares the regenerated batch with what the sink holds: the same hash means
-/// it already landed and is only checkpointed; a different one is discarded and loaded anew.
+/// resume the machine compares the regenerated batch with what the sink holds: the same hash and
+/// row count mean it already landed and is only checkpointed; anything else is discarded and loaded
+/// anew.
 public struct RunStateMachine: Sendable {
     public enum Action: Equatable, Sendable {
         /// Read, transform and hash the next batch, then report `batchExtracted`.
@@ -27,8 +28,8 @@ public struct RunStateMachine: Sendable {
     }
 
     private var nextSequence: Int
-    /// Staged batches beyond the last checkpoint, by sequence, with their hash.
-    private var unconfirmed: [Int: String]
+    /// Staged batches beyond the last checkpoint, by sequence.
+    private var unconfirmed: [Int: StagedBatch]
     private var completing: Bool
 
     /// The sequence number of the batch being extracted or loaded.
@@ -36,12 +37,13 @@ public struct RunStateMachine: Sendable {
 
     /// - Parameters:
     ///   - checkpointed: how many batches are checkpointed (sequences `1...checkpointed`).
-    ///   - expectedStaged: the checkpointed sequences that had rows, which the sink must still hold.
+    ///   - expectedStaged: the checkpointed batches that had rows, which the sink must still hold
+    ///     exactly so.
     ///   - staged: what the sink reports as landed.
     ///   - completing: the run had reached its swap; nothing is extracted again.
-    public init(checkpointed: Int, expectedStaged: Set<Int>, staged: [Int: String], completing: Bool) throws(StagingLost) {
+    public init(checkpointed: Int, expectedStaged: [Int: StagedBatch], staged: [Int: StagedBatch], completing: Bool) throws(StagingLost) {
         if !completing {
-            let missing = expectedStaged.subtracting(staged.keys).sorted()
+            let missing = expectedStaged.filter { staged[$0.key] != $0.value }.keys.sorted()
             guard missing.isEmpty else { throw StagingLost(missingSequences: missing) }
         }
         nextSequence = checkpointed + 1
@@ -56,7 +58,7 @@ public struct RunStateMachine: Sendable {
     /// A batch was extracted and transformed into `rowCount` rows with content hash `hash`.
     public mutating func batchExtracted(hash: String, rowCount: Int) -> Action {
         let sequence = nextSequence
-        if let stagedHash = unconfirmed[sequence], stagedHash == hash {
+        if unconfirmed[sequence] == StagedBatch(hash: hash, rows: rowCount) {
             unconfirmed[sequence] = nil
             return .checkpoint(sequence: sequence, alreadyStaged: true)
         }

@@ -128,16 +128,18 @@ public struct Runner: Sendable {
         var machine: RunStateMachine
         var reader: (any SourceReader)?
         if context.resumesCompletion {
-            machine = try RunStateMachine(checkpointed: run.batches, expectedStaged: [], staged: [:], completing: true)
+            machine = try RunStateMachine(checkpointed: run.batches, expectedStaged: [:], staged: [:], completing: true)
         } else {
             let staged = try await session.landedBatches()
             stage = .checkpoint
-            let expected = Set(try store.batches(runID: run.id).filter { $0.state == .loaded && $0.rows > 0 }.map(\.sequence))
+            let expected = Dictionary(uniqueKeysWithValues: try store.batches(runID: run.id)
+                .filter { $0.state == .loaded && $0.rows > 0 }
+                .map { ($0.sequence, StagedBatch(hash: $0.hash, rows: $0.rows)) })
             do {
                 machine = try RunStateMachine(checkpointed: run.batches, expectedStaged: expected, staged: staged, completing: false)
             } catch {
                 throw ETLError(.stagingLost,
-                               "the staging data of run \(run.id) lacks batches the checkpoint says were loaded (\(error.missingSequences.prefix(5).map(String.init).joined(separator: ", "))); discard the run and start over with `etl run \(pipeline.file.path) --restart`")
+                               "the staging data of run \(run.id) lacks or differs in batches the checkpoint says were loaded (\(error.missingSequences.prefix(5).map(String.init).joined(separator: ", "))); discard the run and start over with `etl run \(pipeline.file.path) --restart`")
             }
             stage = .extract
             reader = try await pipeline.source.openReader(after: run.cursorValue, context: context)

@@ -61,6 +61,17 @@ public struct LoadBatch: Sendable {
     }
 }
 
+/// What a sink holds of one batch: enough to tell it is the whole batch and the same batch.
+public struct StagedBatch: Sendable, Hashable {
+    public let hash: String
+    public let rows: Int
+
+    public init(hash: String, rows: Int) {
+        self.hash = hash
+        self.rows = rows
+    }
+}
+
 /// A load stage. Each run writes into its own staging area, which `complete` swaps into place
 /// atomically.
 public protocol Sink: Sendable {
@@ -72,9 +83,10 @@ public protocol Sink: Sendable {
 
 /// The sink contract the runner's exactly-once guarantee rests on.
 public protocol SinkSession: AnyObject {
-    /// Batches present in staging, by sequence number, with their content hash. A batch that
-    /// reached the sink just before a crash, without its checkpoint, shows up here on resume.
-    func landedBatches() async throws -> [Int: String]
+    /// Batches present in staging, by sequence number, with their content hash and row count. A
+    /// batch that reached the sink just before a crash, without its checkpoint, shows up here on
+    /// resume.
+    func landedBatches() async throws -> [Int: StagedBatch]
     /// Removes staged batches with a sequence number at or above `sequence`.
     func discardBatches(from sequence: Int) async throws
     /// Stages one batch, atomically: after a crash it is either wholly present or absent.
