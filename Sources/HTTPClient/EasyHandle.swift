@@ -1,0 +1,187 @@
+internal import CCurl
+import Dispatch
+import Synchronization
+
+/// Set by the task-cancellation handler, read by the transfer's progress callback.
+final class CancellationFlag: Sendable {
+    private let flag = Atomic<Bool>(false)
+
+    func cancel() { flag.store(true, ordering: .relaxed) }
+    var isCancelled: Bool { flag.load(ordering: .relaxed) }
+}
+
+/// A libcurl easy handle and the serial queue its blocking transfers run on.
+///
+/// The handle is reused across requests: `curl_easy_reset` clears the options but keeps the live
+/// connections, DNS and TLS session caches, so a later request to the same host skips the
+/// handshake. Each handle has its own serial queue because custom concurrent queues are not
+/// overcommitting: a blocked `curl_easy_perform` on one would hold one of very few worker threads.
+/// `@unchecked Sendable`: the pool hands a handle to one request at a time.
+final class EasyHandle: @unchecked Sendable {
+    private let curl: UnsafeMutableRawPointer
+    let queue = DispatchQueue(label: "HTTPClient.EasyHandle")
+
+    init() {
+        guard let curl = curl_easy_init() else { fatalError("curl_easy_init failed (out of memory)") }
+        self.curl = curl
+    }
+
+    deinit { curl_easy_cleanup(curl) }
+
+    /// Runs one transfer to completion. Blocks: call on `queue`.
+    func perform(
+        _ request: PreparedRequest,
+        configuration: HTTPClient.Configuration,
+        cancellation: CancellationFlag
+    ) -> Result<HTTPResponse, HTTPClientError> {
+        // Resetting afterwards (not before) also drops the pointers to this call's buffers.
+        defer { curl_easy_reset(curl) }
+        let state = TransferState(cancellation: cancellation)
+        let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE))
+        defer { errorBuffer.deallocate() }
+        errorBuffer[0] = 0
+
+        var headerList: UnsafeMutablePointer<curl_slist>?
+        defer { curl_slist_free_all(headerList) }
+        for line in request.headerLines {
+            guard let appended = curl_slist_append(headerList, line) else {
+                return .failure(failure(request, CURLE_OUT_OF_MEMORY, errorBuffer))
+            }
+            headerList = appended
+        }
+
+        let userData = Unmanaged.passUnretained(state).toOpaque()
+        var codes = [
+            ccurl_easy_setopt_string(curl, CURLOPT_URL, request.url),
+            ccurl_easy_setopt_string(curl, CURLOPT_PROTOCOLS_STR, "http,https"),
+            ccurl_easy_setopt_long(curl, CURLOPT_NOSIGNAL, 1),
+            ccurl_easy_setopt_long(curl, CURLOPT_FOLLOWLOCATION, 0),
+            ccurl_easy_setopt_long(curl, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1),
+            // "" offers every encoding libcurl can decode (gzip, deflate) and decodes the body.
+            ccurl_easy_setopt_string(curl, CURLOPT_ACCEPT_ENCODING, ""),
+            ccurl_easy_setopt_string(curl, CURLOPT_USERAGENT, configuration.userAgent),
+            ccurl_easy_setopt_long(curl, CURLOPT_CONNECTTIMEOUT_MS, milliseconds(configuration.connectTimeout)),
+            ccurl_easy_setopt_long(curl, CURLOPT_TIMEOUT_MS, milliseconds(request.timeout ?? configuration.totalTimeout)),
+            ccurl_easy_setopt_long(curl, CURLOPT_LOW_SPEED_LIMIT, configuration.lowSpeedLimit),
+            ccurl_easy_setopt_long(curl, CURLOPT_LOW_SPEED_TIME, seconds(configuration.lowSpeedTime)),
+            ccurl_easy_setopt_slist(curl, CURLOPT_HTTPHEADER, headerList),
+            ccurl_easy_setopt_pointer(curl, CURLOPT_ERRORBUFFER, errorBuffer),
+            ccurl_easy_setopt_write_callback(curl, CURLOPT_WRITEFUNCTION) { data, size, count, userData in
+                let state = Unmanaged<TransferState>.fromOpaque(userData!).takeUnretainedValue()
+                state.body.append(contentsOf: UnsafeRawBufferPointer(start: data, count: size * count))
+                return size * count
+            },
+            ccurl_easy_setopt_pointer(curl, CURLOPT_WRITEDATA, userData),
+            ccurl_easy_setopt_write_callback(curl, CURLOPT_HEADERFUNCTION) { data, size, count, userData in
+                let state = Unmanaged<TransferState>.fromOpaque(userData!).takeUnretainedValue()
+                state.receiveHeaderLine(UnsafeRawBufferPointer(start: data, count: size * count))
+                return size * count
+            },
+            ccurl_easy_setopt_pointer(curl, CURLOPT_HEADERDATA, userData),
+            // The progress callback runs at least about once a second, even on a stalled
+            // connection; returning non-zero aborts the transfer with CURLE_ABORTED_BY_CALLBACK.
+            ccurl_easy_setopt_long(curl, CURLOPT_NOPROGRESS, 0),
+            ccurl_easy_setopt_xferinfo_callback(curl, CURLOPT_XFERINFOFUNCTION) { userData, _, _, _, _ in
+                let state = Unmanaged<TransferState>.fromOpaque(userData!).takeUnretainedValue()
+                return state.cancellation.isCancelled ? 1 : 0
+            },
+            ccurl_easy_setopt_pointer(curl, CURLOPT_XFERINFODATA, userData),
+        ]
+        codes += setMethodAndBody(request)
+        if let failed = codes.first(where: { $0 != CURLE_OK }) {
+            return .failure(failure(request, failed, errorBuffer))
+        }
+
+        if cancellation.isCancelled {
+            return .failure(failure(request, CURLE_ABORTED_BY_CALLBACK, errorBuffer))
+        }
+        let code = curl_easy_perform(curl)
+        guard code == CURLE_OK else { return .failure(failure(request, code, errorBuffer)) }
+        var status = 0
+        _ = ccurl_easy_getinfo_long(curl, CURLINFO_RESPONSE_CODE, &status)
+        return .success(HTTPResponse(status: status, headers: state.headers, body: state.body))
+    }
+
+    private func setMethodAndBody(_ request: PreparedRequest) -> [CURLcode] {
+        switch (request.method, request.body) {
+        case ("GET", nil):
+            return [ccurl_easy_setopt_long(curl, CURLOPT_HTTPGET, 1)]
+        case ("HEAD", nil):
+            return [ccurl_easy_setopt_long(curl, CURLOPT_NOBODY, 1)]
+        case (let method, nil) where method != "POST":
+            return [ccurl_easy_setopt_string(curl, CURLOPT_CUSTOMREQUEST, method)]
+        case (let method, let body):
+            let body = body ?? []
+            // The size must be set first: COPYPOSTFIELDS copies at once, that many bytes (strlen
+            // without it). It needs a non-null pointer even for an empty body: with null, libcurl
+            // would read the body from stdin.
+            let size = ccurl_easy_setopt_off_t(curl, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(body.count))
+            let copy = withUnsafeBytes(of: UInt8(0)) { empty in
+                body.withUnsafeBytes { bytes in
+                    ccurl_easy_setopt_pointer(
+                        curl, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: bytes.baseAddress ?? empty.baseAddress!)
+                    )
+                }
+            }
+            let customMethod = method == "POST" ? CURLE_OK : ccurl_easy_setopt_string(curl, CURLOPT_CUSTOMREQUEST, method)
+            return [size, copy, customMethod]
+        }
+    }
+
+    private func failure(
+        _ request: PreparedRequest,
+        _ code: CURLcode,
+        _ errorBuffer: UnsafeMutablePointer<CChar>
+    ) -> HTTPClientError {
+        let kind = HTTPClientError.Kind(code)
+        let detail = errorBuffer[0] != 0 ? String(cString: errorBuffer) : String(cString: curl_easy_strerror(code))
+        let text = kind == .cancelled ? "cancelled" : request.redact(detail)
+        return HTTPClientError(
+            kind: kind,
+            message: "\(request.method) \(request.redactedURL): \(text)",
+            curlCode: Int(code.rawValue)
+        )
+    }
+}
+
+/// What the callbacks of one transfer collect. Touched only on the handle's queue.
+private final class TransferState {
+    let cancellation: CancellationFlag
+    var body: [UInt8] = []
+    var headers: [(name: String, value: String)] = []
+
+    init(cancellation: CancellationFlag) {
+        self.cancellation = cancellation
+    }
+
+    /// Called once per raw header line, CRLF included.
+    func receiveHeaderLine(_ bytes: UnsafeRawBufferPointer) {
+        let line = String(decoding: bytes, as: UTF8.self)
+        if line.hasPrefix("HTTP/") {
+            // A status line: a new response starts (after a 1xx), its headers replace the old ones.
+            headers.removeAll()
+        } else if line.first == " " || line.first == "\t", !headers.isEmpty {
+            // Obsolete line folding continues the previous value.
+            headers[headers.count - 1].value += " " + trimmed(line[...])
+        } else if let colon = line.firstIndex(of: ":") {
+            headers.append((name: line[..<colon].lowercased(), value: trimmed(line[line.index(after: colon)...])))
+        }
+    }
+
+    private func trimmed(_ text: Substring) -> String {
+        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\r\n" || $0 == "\r" || $0 == "\n" }
+        guard let first = text.firstIndex(where: { !isSpace($0) }), let last = text.lastIndex(where: { !isSpace($0) })
+        else { return "" }
+        return String(text[first...last])
+    }
+}
+
+/// At least 1: libcurl reads 0 as "no timeout".
+private func milliseconds(_ duration: Duration) -> Int {
+    let (seconds, attoseconds) = duration.components
+    return max(1, Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000))
+}
+
+private func seconds(_ duration: Duration) -> Int {
+    max(1, (milliseconds(duration) + 999) / 1000)
+}

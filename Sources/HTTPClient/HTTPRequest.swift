@@ -1,0 +1,28 @@
+/// One HTTP request.
+///
+/// Header names must be HTTP tokens and values must not contain CR, LF or NUL; `HTTPClient.execute`
+/// rejects anything else with `.invalidRequest` rather than let it inject header lines.
+public struct HTTPRequest: Sendable {
+    public var method: String
+    /// An absolute `http://` or `https://` URL.
+    public var url: String
+    /// Sent in order; a name given twice is sent twice. An empty value sends `Name:` with no value.
+    public var headers: [(name: String, value: String)]
+    public var body: [UInt8]?
+    /// Overrides `HTTPClient.Configuration.totalTimeout` for this request.
+    public var timeout: Duration?
+
+    public init(
+        method: String = "GET",
+        url: String,
+        headers: [(name: String, value: String)] = [],
+        body: [UInt8]? = nil,
+        timeout: Duration? = nil
+    ) {
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.body = body
+        self.timeout = timeout
+    }
+}

@@ -1,0 +1,28 @@
+/// A complete HTTP response. Any status, 4xx and 5xx included, is a response, not an error.
+public struct HTTPResponse: Sendable {
+    public var status: Int
+    /// In arrival order, names lowercased; a header received several times appears several times.
+    public var headers: [(name: String, value: String)]
+    /// The decoded body: a gzip or deflate `Content-Encoding` has already been undone.
+    public var body: [UInt8]
+
+    /// Header names are lowercased here, so values built by hand (test doubles) behave like received ones.
+    public init(status: Int, headers: [(name: String, value: String)] = [], body: [UInt8] = []) {
+        self.status = status
+        self.headers = headers.map { (name: $0.name.lowercased(), value: $0.value) }
+        self.body = body
+    }
+
+    /// Every value of the header `name` (case-insensitive), in arrival order.
+    public func headerValues(_ name: String) -> [String] {
+        let name = name.lowercased()
+        return headers.filter { $0.name == name }.map(\.value)
+    }
+
+    /// The header `name` (case-insensitive); several values are joined with ", " as RFC 9110 §5.3
+    /// allows. Nil when absent. Use `headerValues(_:)` for `Set-Cookie`, which cannot be joined.
+    public func header(_ name: String) -> String? {
+        let values = headerValues(name)
+        return values.isEmpty ? nil : values.joined(separator: ", ")
+    }
+}

@@ -1,0 +1,218 @@
+import HTTPClient
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+@Suite struct HTTPClientTests {
+    @Test func getSendsHeadersAndReturnsAnyStatus() async throws {
+        try await withTestServer { port in
+            let client = HTTPClient()
+            let response = try await client.execute(
+                HTTPRequest(url: "http://127.0.0.1:\(port)/hello?a=1&b=2", headers: [("X-Token", "abc")])
+            )
+            #expect(response.status == 200)
+            #expect(String(decoding: response.body, as: UTF8.self) == "hello")
+            #expect(response.header("X-Seen-Token") == "abc")
+            #expect(response.header("X-Seen-Agent") == "etl/0.1.0")
+            #expect(response.header("X-Seen-Query") == "a=1&b=2")
+
+            let unavailable = try await client.execute(HTTPRequest(url: "http://127.0.0.1:\(port)/status/503"))
+            #expect(unavailable.status == 503)
+            let head = try await client.execute(HTTPRequest(method: "HEAD", url: "http://127.0.0.1:\(port)/hello"))
+            #expect(head.status == 200 && head.body.isEmpty)
+        }
+    }
+
+    @Test func bodiesRoundTrip() async throws {
+        try await withTestServer { port in
+            let client = HTTPClient()
+            var generator = SystemRandomNumberGenerator()
+            let large = (0..<1_000_000).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let posted = try await client.execute(
+                HTTPRequest(method: "POST", url: "http://127.0.0.1:\(port)/echo", body: large)
+            )
+            #expect(posted.status == 200)
+            #expect(posted.header("x-method") == "POST")
+            #expect(posted.body == large)
+
+            let put = try await client.execute(
+                HTTPRequest(method: "PUT", url: "http://127.0.0.1:\(port)/echo", body: Array("put".utf8))
+            )
+            #expect(put.header("x-method") == "PUT")
+            #expect(put.body == Array("put".utf8))
+
+            let empty = try await client.execute(HTTPRequest(method: "POST", url: "http://127.0.0.1:\(port)/echo"))
+            #expect(empty.status == 200 && empty.body.isEmpty)
+        }
+    }
+
+    @Test func responseHeadersKeepEveryValueAndIgnoreCase() async throws {
+        try await withTestServer { port in
+            let response = try await HTTPClient().execute(HTTPRequest(url: "http://127.0.0.1:\(port)/multi"))
+            #expect(response.headerValues("SET-COOKIE") == ["a=1", "b=2"])
+            #expect(response.header("Set-Cookie") == "a=1, b=2")
+            #expect(response.header("x-mixed-case") == "Value")
+            #expect(response.headers.contains { $0.name == "x-mixed-case" })
+            #expect(response.headers.allSatisfy { $0.name == $0.name.lowercased() })
+            #expect(response.header("absent") == nil)
+        }
+    }
+
+    @Test func gzipBodyIsDecoded() async throws {
+        try await withTestServer { port in
+            let response = try await HTTPClient().execute(HTTPRequest(url: "http://127.0.0.1:\(port)/gzip"))
+            #expect(response.status == 200)
+            #expect(response.header("content-encoding") == "gzip")
+            #expect(String(decoding: response.body, as: UTF8.self) == "hello gzip, hello gzip, hello gzip, hello gzip!")
+        }
+    }
+
+    @Test func sequentialRequestsReuseTheConnection() async throws {
+        try await withTestServer { port in
+            let client = HTTPClient()
+            var ports: Set<String> = []
+            for _ in 0..<3 {
+                let response = try await client.execute(HTTPRequest(url: "http://127.0.0.1:\(port)/port"))
+                ports.insert(String(decoding: response.body, as: UTF8.self))
+            }
+            #expect(ports.count == 1)
+            #expect(ports.allSatisfy { (Int($0) ?? 0) > 0 })
+        }
+    }
+
+    @Test func concurrentRequestsBeyondThePoolSizeWait() async throws {
+        try await withTestServer { port in
+            let client = HTTPClient(configuration: .init(maxConnections: 2))
+            let ports = try await withThrowingTaskGroup(of: String.self) { group in
+                for _ in 0..<8 {
+                    group.addTask {
+                        let response = try await client.execute(HTTPRequest(url: "http://127.0.0.1:\(port)/port"))
+                        return String(decoding: response.body, as: UTF8.self)
+                    }
+                }
+                return try await group.reduce(into: Set<String>()) { $0.insert($1) }
+            }
+            #expect((1...2).contains(ports.count))
+        }
+    }
+
+    @Test func stalledResponseTimesOut() async throws {
+        try await withTestServer { port in
+            let url = "http://127.0.0.1:\(port)/stall"
+            let clock = ContinuousClock()
+            let start = clock.now
+
+            let total = await #expect(throws: HTTPClientError.self) {
+                _ = try await HTTPClient(configuration: .init(totalTimeout: .seconds(1))).execute(HTTPRequest(url: url))
+            }
+            #expect(total?.kind == .timeout)
+            #expect(total?.isRetryable == true)
+
+            let perRequest = await #expect(throws: HTTPClientError.self) {
+                _ = try await HTTPClient().execute(HTTPRequest(url: url, timeout: .milliseconds(500)))
+            }
+            #expect(perRequest?.kind == .timeout)
+
+            #expect(clock.now - start < .seconds(4))
+
+            // libcurl averages the speed over its last few seconds, so this takes about five.
+            let lowSpeed = await #expect(throws: HTTPClientError.self) {
+                _ = try await HTTPClient(configuration: .init(lowSpeedTime: .seconds(1))).execute(HTTPRequest(url: url))
+            }
+            #expect(lowSpeed?.kind == .timeout)
+            #expect(lowSpeed?.message.contains("too slow") == true)
+            #expect(clock.now - start < .seconds(20))
+        }
+    }
+
+    @Test func refusedConnectionFails() async throws {
+        try await withClosedPort { port in
+            let error = await #expect(throws: HTTPClientError.self) {
+                _ = try await HTTPClient().execute(HTTPRequest(url: "http://127.0.0.1:\(port)/"))
+            }
+            #expect(error?.kind == .connectionFailed)
+            #expect(error?.isRetryable == true)
+        }
+    }
+
+    @Test func errorDescriptionsOmitQueryAndHeaders() async throws {
+        let request = { @Sendable (url: String) in
+            HTTPRequest(url: url + "?token=secret", headers: [("X-Token", "hidden")], timeout: .seconds(1))
+        }
+        try await withClosedPort { port in
+            let refused = await #expect(throws: HTTPClientError.self) {
+                _ = try await HTTPClient().execute(request("http://user:pw@127.0.0.1:\(port)/orders.json"))
+            }
+            let text = refused.map(String.init(describing:)) ?? ""
+            #expect(text.contains("GET http://127.0.0.1:\(port)/orders.json"))
+            for secret in ["secret", "token", "hidden", "pw"] { #expect(!text.contains(secret)) }
+        }
+        try await withTestServer { port in
+            let timedOut = await #expect(throws: HTTPClientError.self) {
+                _ = try await HTTPClient().execute(request("http://127.0.0.1:\(port)/stall"))
+            }
+            let text = timedOut.map(String.init(describing:)) ?? ""
+            #expect(text.contains("GET http://127.0.0.1:\(port)/stall"))
+            for secret in ["secret", "token", "hidden"] { #expect(!text.contains(secret)) }
+        }
+    }
+
+    @Test func invalidRequestsAreRejectedBeforeSending() async throws {
+        let client = HTTPClient()
+        for url in ["not a url", "ftp://example.com/file", "/relative/path"] {
+            let error = await #expect(throws: HTTPClientError.self) {
+                _ = try await client.execute(HTTPRequest(url: url))
+            }
+            #expect(error?.kind == .invalidURL)
+        }
+        let injected = await #expect(throws: HTTPClientError.self) {
+            _ = try await client.execute(HTTPRequest(url: "http://127.0.0.1:9/", headers: [("X-A", "1\r\nX-B: 2")]))
+        }
+        #expect(injected?.kind == .invalidRequest)
+        let badMethod = await #expect(throws: HTTPClientError.self) {
+            _ = try await client.execute(HTTPRequest(method: "GET /x", url: "http://127.0.0.1:9/"))
+        }
+        #expect(badMethod?.kind == .invalidRequest)
+    }
+
+    @Test func cancellingTheTaskAbortsTheTransfer() async throws {
+        try await withTestServer { port in
+            let client = HTTPClient()
+            let clock = ContinuousClock()
+            let start = clock.now
+            let task = Task {
+                try await client.execute(HTTPRequest(url: "http://127.0.0.1:\(port)/stall"))
+            }
+            try await Task.sleep(for: .milliseconds(300))
+            task.cancel()
+            guard case .failure(let error as HTTPClientError) = await task.result else {
+                Issue.record("expected an HTTPClientError")
+                return
+            }
+            #expect(error.kind == .cancelled)
+            #expect(clock.now - start < .seconds(5))
+        }
+    }
+}
+
+/// Runs `body` with a port bound on 127.0.0.1 but not listening: connecting to it is refused.
+private func withClosedPort(_ body: (Int) async throws -> Void) async throws {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    try #require(fd >= 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
+        }
+    }
+    try #require(bound)
+    try await body(Int(UInt16(bigEndian: address.sin_port)))
+}
