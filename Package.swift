@@ -13,6 +13,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
     ],
     targets: [
         // Runner core: JSON rows, pipeline specs, the component registry, the run state machine,
@@ -24,6 +25,22 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
+        // libcurl, wrapped: the only module that imports it. Header-only shims for the variadic setopt.
+        .systemLibrary(name: "CCurl", path: "Sources/CCurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        // The project's one HTTP client (Shopify and ClickHouse both use it).
+        .target(name: "HTTPClient", dependencies: ["CCurl"]),
+        // The `shopify.orders` source.
+        .target(
+            name: "ShopifyConnector",
+            dependencies: ["ETLCore", "HTTPClient", .product(name: "Logging", package: "swift-log")]
+        ),
+        // A faithful stand-in for Shopify's Admin REST API: a deterministic shop, its pagination
+        // rules, the leaky bucket and injectable faults. Used by the tests and the demo.
+        .target(name: "ShopifyStandInKit", dependencies: [.product(name: "Hummingbird", package: "hummingbird")]),
+        .executableTarget(
+            name: "shopify-standin",
+            dependencies: ["ShopifyStandInKit", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
         // Generic components: jsonl source and sink, and the transforms.
         .target(name: "ETLComponents", dependencies: ["ETLCore"]),
         .executableTarget(
@@ -31,13 +48,27 @@ let package = Package(
             dependencies: [
                 "ETLCore",
                 "ETLComponents",
+                "ShopifyConnector",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
         .testTarget(name: "ETLCoreTests", dependencies: ["ETLCore", "ETLComponents"]),
-        .testTarget(name: "ETLIntegrationTests", dependencies: ["ETLCore"]),
+        .testTarget(name: "ETLIntegrationTests", dependencies: ["ETLCore", "HTTPClient", "ShopifyStandInKit"]),
+        .testTarget(name: "ShopifyConnectorTests", dependencies: ["ShopifyConnector", "ETLCore"]),
+        .testTarget(
+            name: "HTTPClientTests",
+            dependencies: ["HTTPClient", .product(name: "Hummingbird", package: "hummingbird")]
+        ),
+        .testTarget(
+            name: "ShopifyStandInTests",
+            dependencies: [
+                "ShopifyStandInKit",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

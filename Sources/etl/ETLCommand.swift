@@ -3,6 +3,7 @@ import ETLComponents
 import ETLCore
 import Foundation
 import Logging
+import ShopifyConnector
 import UnixSignals
 
 /// Exit codes, documented in the README.
@@ -33,6 +34,7 @@ enum StandardComponents {
         JSONLinesSource.register(into: &registry)
         JSONLinesSink.register(into: &registry)
         Transforms.register(into: &registry)
+        ShopifyOrdersSource.register(into: &registry)
         return registry
     }
 }

@@ -66,7 +66,9 @@ struct PipelineSpecTests {
         let redactor = Redactor()
         let context = ConfigContext(environment: ["TOKEN": "s3cr3t-token-value"], redactor: redactor)
         var reader = ConfigReader(object: JSONObject([("token", .string("${TOKEN}"))]), path: "$.extract", context: context)
-        #expect(reader.secret("token") == "s3cr3t-token-value")
+        let secret = reader.secret("token")
+        #expect(secret?.value == "s3cr3t-token-value")
+        #expect(secret?.origin == "TOKEN")
         #expect(redactor.redact("401 for s3cr3t-token-value at shop") == "401 for *** at shop")
     }
 }

@@ -19,7 +19,7 @@ struct RunnerTests {
         var registry = PipelineSpecTests.registry
         registry.registerSink("failing") { config in
             let password = config.secret("password", required: true)
-            return password.map(FailingSink.init)
+            return password.map { FailingSink(password: $0.value) }
         }
         let text = """
             {"version": 1, "name": "runner-test",

@@ -3,7 +3,7 @@ import Testing
 
 /// The `etl` command's contract: messages, exit codes and refusals, on the real binary.
 struct CommandLineTests {
-    @Test func validateReportsEveryMistakeWithItsPath() throws {
+    @Test func validateReportsEveryMistakeWithItsPath() async throws {
         let directory = try TemporaryDirectory()
         try directory.write("bad.json", """
             {"version": 1, "name": "orders",
@@ -13,7 +13,7 @@ struct CommandLineTests {
                            {"type": "filter", "field": "quantity", "op": "bigger", "value": 1}],
              "load": {"type": "jsonl"}}
             """)
-        let result = try Subprocess.run(["validate", "bad.json"], in: directory.url)
+        let result = try await Subprocess.run(["validate", "bad.json"], in: directory.url)
         #expect(result.status == 2)
         let problems = result.stderr.split(separator: "\n").filter { $0.hasPrefix("  $") }
         #expect(problems.count == 5, "\(result.stderr)")
@@ -28,52 +28,52 @@ struct CommandLineTests {
         }
     }
 
-    @Test func validateAcceptsAGoodFileAndRunRefusesABadOne() throws {
+    @Test func validateAcceptsAGoodFileAndRunRefusesABadOne() async throws {
         let directory = try TemporaryDirectory()
         try directory.write("good.json", Fixtures.pipeline(input: "in.jsonl", output: "out.jsonl"))
-        let good = try Subprocess.run(["validate", "good.json"], in: directory.url)
+        let good = try await Subprocess.run(["validate", "good.json"], in: directory.url)
         #expect(good.status == 0, "\(good.output)")
         try directory.write("broken.json", "{\"version\": 1,\n \"name\": \"x\",,}")
-        let broken = try Subprocess.run(["run", "broken.json", "--state", "s.sqlite"], in: directory.url)
+        let broken = try await Subprocess.run(["run", "broken.json", "--state", "s.sqlite"], in: directory.url)
         #expect(broken.status == 2)
         #expect(broken.stderr.contains("invalid JSON"))
         #expect(broken.stderr.contains("line 2"))
     }
 
-    @Test func environmentComesFromDotEnvToo() throws {
+    @Test func environmentComesFromDotEnvToo() async throws {
         let directory = try TemporaryDirectory()
         try Fixtures.writeOrders(count: 10, to: directory.path("in.jsonl"))
         try directory.write(".env", "# test\nINPUT_FILE=in.jsonl\n")
         try directory.write("p.json", Fixtures.pipeline(input: "${INPUT_FILE}", output: "out.jsonl"))
-        let result = try Subprocess.run(["run", "p.json", "--state", "s.sqlite"], in: directory.url)
+        let result = try await Subprocess.run(["run", "p.json", "--state", "s.sqlite"], in: directory.url)
         #expect(result.status == 0, "\(result.output)")
     }
 
-    @Test func aChangedPipelineFileIsNotSilentlyResumed() throws {
+    @Test func aChangedPipelineFileIsNotSilentlyResumed() async throws {
         let directory = try TemporaryDirectory()
         try Fixtures.writeOrders(count: 5000, to: directory.path("in.jsonl"))
         try directory.write("p.json", Fixtures.pipeline(input: "in.jsonl", output: "out.jsonl", batchSize: 100))
-        let killed = try Subprocess.run(["run", "p.json", "--state", "s.sqlite"], in: directory.url, environment: ["ETL_FAILPOINT": "after-load:5"])
+        let killed = try await Subprocess.run(["run", "p.json", "--state", "s.sqlite"], in: directory.url, environment: ["ETL_FAILPOINT": "after-load:5"])
         #expect(killed.signal == SIGKILL)
 
         try directory.write("p.json", Fixtures.pipeline(input: "in.jsonl", output: "out.jsonl", batchSize: 200))
-        let refused = try Subprocess.run(["resume", "p.json", "--state", "s.sqlite"], in: directory.url)
+        let refused = try await Subprocess.run(["resume", "p.json", "--state", "s.sqlite"], in: directory.url)
         #expect(refused.status == 4)
         #expect(refused.stderr.contains("$.extract.batch_size"), "\(refused.stderr)")
         #expect(refused.stderr.contains("--restart"))
 
         // A fresh `run` does not throw the interrupted one away without being asked.
-        let run = try Subprocess.run(["run", "p.json", "--state", "s.sqlite"], in: directory.url)
+        let run = try await Subprocess.run(["run", "p.json", "--state", "s.sqlite"], in: directory.url)
         #expect(run.status == 4)
         #expect(run.stderr.contains("etl resume"))
 
-        let restarted = try Subprocess.run(["run", "p.json", "--restart", "--state", "s.sqlite"], in: directory.url)
+        let restarted = try await Subprocess.run(["run", "p.json", "--restart", "--state", "s.sqlite"], in: directory.url)
         #expect(restarted.status == 0, "\(restarted.output)")
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: directory.url.path).filter { $0.contains(".run-") }
         #expect(leftovers.isEmpty, "the abandoned run's staging is removed: \(leftovers)")
     }
 
-    @Test func aSecondRunOfALivePipelineIsRefusedWithTheHoldersRunID() throws {
+    @Test func aSecondRunOfALivePipelineIsRefusedWithTheHoldersRunID() async throws {
         let directory = try TemporaryDirectory()
         // A FIFO keeps the first run waiting for input while holding the pipeline's lock.
         #expect(mkfifo(directory.path("in.jsonl"), 0o644) == 0)
@@ -83,24 +83,24 @@ struct CommandLineTests {
         // Wait until the first run holds the lock, so that the second one cannot take it first.
         var live = false
         for _ in 0..<500 where !live {
-            live = try Subprocess.run(["status", "--state", "s.sqlite"], in: directory.url).stdout.contains(" running ")
-            if !live { usleep(20_000) }
+            live = try await Subprocess.run(["status", "--state", "s.sqlite"], in: directory.url).stdout.contains(" running ")
+            if !live { try await Task.sleep(for: .milliseconds(20)) }
         }
         #expect(live)
-        let second = try Subprocess.run(["run", "p.json", "--state", "s.sqlite"], in: directory.url)
+        let second = try await Subprocess.run(["run", "p.json", "--state", "s.sqlite"], in: directory.url)
         #expect(second.status == 3)
         #expect(second.stderr.contains("already running (run 1, pid \(first.pid))"), "\(second.output)")
 
         let writer = FileHandle(forWritingAtPath: directory.path("in.jsonl"))!
         writer.write(Data(#"{"id": 1, "line_items": [{"id": 10, "title": "Tee", "quantity": 2}]}"#.utf8 + [0x0A]))
         try writer.close()
-        #expect(first.wait().status == 0)
+        #expect(await first.wait().status == 0)
         #expect(try String(contentsOfFile: directory.path("out.jsonl"), encoding: .utf8) == #"{"order_id":1,"line_item_id":10,"title":"Tee","quantity":2}"# + "\n")
     }
 
-    @Test func resumeWithNothingToResumeSaysSo() throws {
+    @Test func resumeWithNothingToResumeSaysSo() async throws {
         let directory = try TemporaryDirectory()
-        let result = try Subprocess.run(["resume", "--state", "s.sqlite"], in: directory.url)
+        let result = try await Subprocess.run(["resume", "--state", "s.sqlite"], in: directory.url)
         #expect(result.status == 4)
         #expect(result.stderr.contains("no interrupted run"))
     }

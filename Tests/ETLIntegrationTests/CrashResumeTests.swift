@@ -17,19 +17,19 @@ struct CrashResumeTests {
 
         nonisolated(unsafe) static var shared: Baseline?
 
-        init() throws {
+        init() async throws {
             directory = try TemporaryDirectory()
             lineItems = try Fixtures.writeOrders(count: CrashResumeTests.orderCount, to: directory.path("orders.jsonl"))
             try directory.write("pipeline.json", Fixtures.pipeline(input: "orders.jsonl", output: "out/baseline.jsonl"))
-            let result = try Subprocess.run(["run", "pipeline.json", "--state", "baseline.sqlite"], in: directory.url)
+            let result = try await Subprocess.run(["run", "pipeline.json", "--state", "baseline.sqlite"], in: directory.url)
             guard result.status == 0 else { throw TestFailure("baseline run failed: \(result.output)") }
             output = try directory.read("out/baseline.jsonl")
             peakMiB = try CrashResumeTests.peakMemory(in: result)
         }
 
-        static func get() throws -> Baseline {
+        static func get() async throws -> Baseline {
             if let shared { return shared }
-            let baseline = try Baseline()
+            let baseline = try await Baseline()
             shared = baseline
             return baseline
         }
@@ -40,8 +40,8 @@ struct CrashResumeTests {
         init(_ description: String) { self.description = description }
     }
 
-    @Test func uninterruptedRunLoadsEveryLineItemOnceInOrder() throws {
-        let baseline = try Baseline.get()
+    @Test func uninterruptedRunLoadsEveryLineItemOnceInOrder() async throws {
+        let baseline = try await Baseline.get()
         let lines = baseline.output.split(separator: UInt8(ascii: "\n"))
         #expect(lines.count == baseline.lineItems)
         let ids = lines.map { line -> Int64 in
@@ -54,8 +54,8 @@ struct CrashResumeTests {
 
     /// Killed at every failpoint in turn, each kill during the resume of the one before; the last
     /// resume finishes. Output must be the uninterrupted run's, byte for byte.
-    @Test func killedAtEveryFailpointInTurnResumesToIdenticalOutput() throws {
-        let baseline = try Baseline.get()
+    @Test func killedAtEveryFailpointInTurnResumesToIdenticalOutput() async throws {
+        let baseline = try await Baseline.get()
         let directory = baseline.directory
         try directory.write("chain.json", Fixtures.pipeline(input: "orders.jsonl", output: "out/chain.jsonl"))
         let failpoints = [
@@ -68,63 +68,63 @@ struct CrashResumeTests {
         ]
         for (index, failpoint) in failpoints.enumerated() {
             let command = index == 0 ? ["run", "chain.json"] : ["resume"]
-            let killed = try Subprocess.run(command + ["--state", "chain.sqlite"], in: directory.url, environment: ["ETL_FAILPOINT": failpoint])
+            let killed = try await Subprocess.run(command + ["--state", "chain.sqlite"], in: directory.url, environment: ["ETL_FAILPOINT": failpoint])
             #expect(killed.signal == SIGKILL, "expected SIGKILL at \(failpoint): \(killed.output)")
             if failpoint == "after-checkpoint:199" {
                 #expect(killed.stderr.contains("batch 120 was already staged before the interruption"), "the batch loaded before its checkpoint was recognised: \(killed.stderr)")
             }
         }
-        let resumed = try Subprocess.run(["resume", "--state", "chain.sqlite"], in: directory.url)
+        let resumed = try await Subprocess.run(["resume", "--state", "chain.sqlite"], in: directory.url)
         #expect(resumed.status == 0, "\(resumed.output)")
         #expect(try directory.read("out/chain.jsonl") == baseline.output)
         try expectNoStagingLeft(in: directory, output: "out/chain.jsonl")
-        let status = try statusJSON(state: "chain.sqlite", in: directory)
+        let status = try await statusJSON(state: "chain.sqlite", in: directory)
         #expect(status.count == 1)
         #expect(status.first?["state"] as? String == "completed")
         #expect(status.first?["rows"] as? Int == baseline.lineItems)
     }
 
     /// Not at a failpoint: whenever the process happens to be once the run is under way.
-    @Test func killedFromOutsideMidRun() throws {
-        let baseline = try Baseline.get()
+    @Test func killedFromOutsideMidRun() async throws {
+        let baseline = try await Baseline.get()
         let directory = baseline.directory
         try directory.write("outside.json", Fixtures.pipeline(input: "orders.jsonl", output: "out/outside.jsonl"))
         let process = try Subprocess.start(["run", "outside.json", "--state", "outside.sqlite"], in: directory.url)
-        try waitForBatches(atLeast: 20, state: "outside.sqlite", in: directory)
+        try await waitForBatches(atLeast: 20, state: "outside.sqlite", in: directory)
         process.signal(SIGKILL)
-        #expect(process.wait().signal == SIGKILL)
+        #expect(await process.wait().signal == SIGKILL)
 
-        let status = try Subprocess.run(["status", "--state", "outside.sqlite"], in: directory.url)
+        let status = try await Subprocess.run(["status", "--state", "outside.sqlite"], in: directory.url)
         #expect(status.stdout.contains("crashed"), "a killed run shows as crashed: \(status.stdout)")
-        let resumed = try Subprocess.run(["resume", "--state", "outside.sqlite"], in: directory.url)
+        let resumed = try await Subprocess.run(["resume", "--state", "outside.sqlite"], in: directory.url)
         #expect(resumed.status == 0, "\(resumed.output)")
         #expect(try directory.read("out/outside.jsonl") == baseline.output)
     }
 
-    @Test func sigtermStopsAtABatchBoundaryAndResumes() throws {
-        let baseline = try Baseline.get()
+    @Test func sigtermStopsAtABatchBoundaryAndResumes() async throws {
+        let baseline = try await Baseline.get()
         let directory = baseline.directory
         try directory.write("term.json", Fixtures.pipeline(input: "orders.jsonl", output: "out/term.jsonl"))
         let process = try Subprocess.start(["run", "term.json", "--state", "term.sqlite"], in: directory.url)
-        try waitForBatches(atLeast: 10, state: "term.sqlite", in: directory)
+        try await waitForBatches(atLeast: 10, state: "term.sqlite", in: directory)
         process.signal(SIGTERM)
-        let stopped = process.wait()
+        let stopped = await process.wait()
         #expect(stopped.status == 130, "\(stopped.output)")
         #expect(stopped.stderr.contains("etl resume"), "says how to continue: \(stopped.stderr)")
 
-        let status = try statusJSON(state: "term.sqlite", in: directory)
+        let status = try await statusJSON(state: "term.sqlite", in: directory)
         #expect(status.first?["state"] as? String == "interrupted")
-        let resumed = try Subprocess.run(["resume", "--state", "term.sqlite"], in: directory.url)
+        let resumed = try await Subprocess.run(["resume", "--state", "term.sqlite"], in: directory.url)
         #expect(resumed.status == 0, "\(resumed.output)")
         #expect(try directory.read("out/term.jsonl") == baseline.output)
     }
 
-    @Test func peakMemoryStaysFlatAsTheInputGrows() throws {
-        let baseline = try Baseline.get()
+    @Test func peakMemoryStaysFlatAsTheInputGrows() async throws {
+        let baseline = try await Baseline.get()
         let directory = try TemporaryDirectory()
         try Fixtures.writeOrders(count: CrashResumeTests.orderCount / 4, to: directory.path("small.jsonl"))
         try directory.write("small.json", Fixtures.pipeline(input: "small.jsonl", output: "out/small.jsonl"))
-        let small = try Subprocess.run(["run", "small.json", "--state", "small.sqlite"], in: directory.url)
+        let small = try await Subprocess.run(["run", "small.json", "--state", "small.sqlite"], in: directory.url)
         #expect(small.status == 0)
         let smallMiB = try Self.peakMemory(in: small)
         print("peak memory: \(smallMiB) MiB for \(CrashResumeTests.orderCount / 4) orders, \(baseline.peakMiB) MiB for \(CrashResumeTests.orderCount) orders")
@@ -147,15 +147,15 @@ struct CrashResumeTests {
         #expect(leftovers.isEmpty, "staging left behind: \(leftovers)")
     }
 
-    private func statusJSON(state: String, in directory: TemporaryDirectory) throws -> [[String: Any]] {
-        let result = try Subprocess.run(["status", "--json", "--state", state], in: directory.url)
+    private func statusJSON(state: String, in directory: TemporaryDirectory) async throws -> [[String: Any]] {
+        let result = try await Subprocess.run(["status", "--json", "--state", state], in: directory.url)
         return try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]] ?? []
     }
 
-    private func waitForBatches(atLeast count: Int, state: String, in directory: TemporaryDirectory) throws {
+    private func waitForBatches(atLeast count: Int, state: String, in directory: TemporaryDirectory) async throws {
         for _ in 0..<600 {
-            if let batches = try? statusJSON(state: state, in: directory).first?["batches"] as? Int, batches >= count { return }
-            usleep(20_000)
+            if let batches = try? await statusJSON(state: state, in: directory).first?["batches"] as? Int, batches >= count { return }
+            try await Task.sleep(for: .milliseconds(20))
         }
         throw TestFailure("the run never reached \(count) batches")
     }

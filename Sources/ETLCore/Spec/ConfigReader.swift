@@ -40,6 +40,13 @@ public struct ConfigContext: Sendable {
     }
 }
 
+/// A secret value and where the user sets it (`SHOPIFY_ACCESS_TOKEN`, or `$.extract.access_token`
+/// when written in the file), so that errors can say what to check without showing the value.
+public struct Secret: Sendable {
+    public let value: String
+    public let origin: String
+}
+
 /// Reads one JSON object of a pipeline file on behalf of a component factory.
 ///
 /// Each accessor returns `nil` (or the default) on a problem and records a located diagnostic, so a
@@ -90,10 +97,19 @@ public struct ConfigReader {
     }
 
     /// A string that must never be shown: it is registered with the redactor as soon as it is read.
-    public mutating func secret(_ key: String, required: Bool = false) -> String? {
-        let secret = string(key, required: required)
-        if let secret { context.redactor.register(secret) }
-        return secret
+    public mutating func secret(_ key: String, required: Bool = false) -> Secret? {
+        guard let value = string(key, required: required) else { return nil }
+        context.redactor.register(value)
+        let variables = Self.variableNames(in: object[key])
+        return Secret(value: value, origin: variables.isEmpty ? Self.childPath(path, key) : variables.joined(separator: ", "))
+    }
+
+    /// The `${NAME}` references in a raw string value.
+    private static func variableNames(in value: JSONValue?) -> [String] {
+        guard case .string(let raw)? = value else { return [] }
+        return raw.components(separatedBy: "${").dropFirst().compactMap { part in
+            part.firstIndex(of: "}").map { String(part[..<$0].components(separatedBy: ":-")[0]) }
+        }
     }
 
     public mutating func choice(_ key: String, of choices: [String], default defaultValue: String) -> String {

@@ -3,9 +3,12 @@ import Foundation
 import Glibc
 #endif
 
-/// Runs the real `etl` binary as a child process, as a user would: own environment, output
-/// captured to files.
-struct Subprocess {
+/// Runs the real `etl` binary (or another of this package's executables) as a child process, as a
+/// user would: own environment, output captured to files.
+///
+/// Waiting happens on a thread of its own: tests run on Swift's cooperative pool, which a blocking
+/// `waitpid` would starve (it has one thread per core).
+struct Subprocess: Sendable {
     struct Result {
         let status: Int32?
         let signal: Int32?
@@ -21,8 +24,15 @@ struct Subprocess {
 
     /// The built `etl` executable: `$ETL_BIN`, else `.build/debug/etl` of this package.
     static var etlBinary: String {
-        if let path = ProcessInfo.processInfo.environment["ETL_BIN"] { return path }
-        return packageRoot.appendingPathComponent(".build/debug/etl").path
+        ProcessInfo.processInfo.environment["ETL_BIN"] ?? builtProduct("etl")
+    }
+
+    /// A product of this package built next to `etl` (like `shopify-standin`).
+    static func builtProduct(_ name: String) -> String {
+        if let etl = ProcessInfo.processInfo.environment["ETL_BIN"] {
+            return URL(fileURLWithPath: etl).deletingLastPathComponent().appendingPathComponent(name).path
+        }
+        return packageRoot.appendingPathComponent(".build/debug/\(name)").path
     }
 
     static var packageRoot: URL {
@@ -30,8 +40,9 @@ struct Subprocess {
             .deletingLastPathComponent().deletingLastPathComponent()
     }
 
-    /// Starts `etl arguments…` in `directory` with `environment` added to a minimal base.
-    static func start(_ arguments: [String], in directory: URL, environment: [String: String] = [:]) throws -> Subprocess {
+    /// Starts `executable arguments…` (default: `etl`) in `directory` with `environment` added to a
+    /// minimal base.
+    static func start(_ arguments: [String], executable: String = etlBinary, in directory: URL, environment: [String: String] = [:]) throws -> Subprocess {
         let id = UUID().uuidString
         let stdoutPath = directory.appendingPathComponent(".out-\(id)").path
         let stderrPath = directory.appendingPathComponent(".err-\(id)").path
@@ -45,11 +56,11 @@ struct Subprocess {
 
         let base = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "HOME": directory.path]
         let env = base.merging(environment) { _, new in new }.map { "\($0.key)=\($0.value)" }
-        let argv = [etlBinary] + arguments
+        let argv = [executable] + arguments
         var pid: pid_t = 0
         let status = withCStrings(argv) { argvPointers in
             withCStrings(env) { envPointers in
-                posix_spawn(&pid, etlBinary, &actions, nil, argvPointers, envPointers)
+                posix_spawn(&pid, executable, &actions, nil, argvPointers, envPointers)
             }
         }
         guard status == 0 else { throw POSIXError(POSIXErrorCode(rawValue: status) ?? .EIO) }
@@ -57,15 +68,27 @@ struct Subprocess {
     }
 
     /// Runs to the end and returns what happened.
-    static func run(_ arguments: [String], in directory: URL, environment: [String: String] = [:]) throws -> Result {
-        try start(arguments, in: directory, environment: environment).wait()
+    static func run(_ arguments: [String], in directory: URL, environment: [String: String] = [:]) async throws -> Result {
+        try await start(arguments, in: directory, environment: environment).wait()
     }
 
     func signal(_ signal: Int32) {
         kill(pid, signal)
     }
 
-    func wait() -> Result {
+    /// What the process has written to standard output so far.
+    var stdoutSoFar: String {
+        (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? ""
+    }
+
+    func wait() async -> Result {
+        await withCheckedContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(returning: waitBlocking()) }
+        }
+    }
+
+    /// For `deinit`s, which cannot await; only for a process that is about to exit.
+    func waitBlocking() -> Result {
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         let exited = status & 0x7f == 0
