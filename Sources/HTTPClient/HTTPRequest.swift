@@ -9,6 +9,8 @@ public struct HTTPRequest: Sendable {
     /// Sent in order; a name given twice is sent twice. An empty value sends `Name:` with no value.
     public var headers: [(name: String, value: String)]
     public var body: [UInt8]?
+    /// Send the body gzip-compressed, with `Content-Encoding: gzip`.
+    public var compressBody: Bool
     /// Overrides `HTTPClient.Configuration.totalTimeout` for this request.
     public var timeout: Duration?
 
@@ -17,12 +19,14 @@ public struct HTTPRequest: Sendable {
         url: String,
         headers: [(name: String, value: String)] = [],
         body: [UInt8]? = nil,
+        compressBody: Bool = false,
         timeout: Duration? = nil
     ) {
         self.method = method
         self.url = url
         self.headers = headers
         self.body = body
+        self.compressBody = compressBody
         self.timeout = timeout
     }
 }

@@ -56,10 +56,15 @@ struct PreparedRequest: Sendable {
             lines.append("Expect:")
         }
 
+        if request.compressBody, let body = request.body {
+            lines.append("Content-Encoding: gzip")
+            self.body = Gzip.compress(body)
+        } else {
+            body = request.body
+        }
         method = request.method
         url = request.url
         headerLines = lines
-        body = request.body
         timeout = request.timeout
     }
 

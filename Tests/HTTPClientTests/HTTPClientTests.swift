@@ -50,6 +50,17 @@ import Darwin
         }
     }
 
+    /// The body leaves gzip-compressed; that a server decodes it is shown by the ClickHouse tests.
+    @Test func compressedBodiesAreSentAsGzip() async throws {
+        try await withTestServer { port in
+            let text = Array(String(repeating: "etl batch row\n", count: 10_000).utf8)
+            let echoed = try await HTTPClient().execute(
+                HTTPRequest(method: "POST", url: "http://127.0.0.1:\(port)/echo", body: text, compressBody: true))
+            #expect(echoed.body.prefix(2) == [0x1F, 0x8B])
+            #expect(echoed.body.count < text.count / 20)
+        }
+    }
+
     @Test func responseHeadersKeepEveryValueAndIgnoreCase() async throws {
         try await withTestServer { port in
             let response = try await HTTPClient().execute(HTTPRequest(url: "http://127.0.0.1:\(port)/multi"))
