@@ -28,10 +28,16 @@ let package = Package(
         // libcurl, wrapped: the only module that imports it. Header-only shims for the variadic setopt.
         .systemLibrary(name: "CCurl", path: "Sources/CCurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         // The project's one HTTP client (Shopify and ClickHouse both use it).
-        .target(name: "HTTPClient", dependencies: ["CCurl"]),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
+        .target(name: "HTTPClient", dependencies: ["CCurl", "CZlib"]),
         // The `shopify.orders` source.
         .target(
             name: "ShopifyConnector",
+            dependencies: ["ETLCore", "HTTPClient", .product(name: "Logging", package: "swift-log")]
+        ),
+        // The `clickhouse` sink: staging tables, exactly-once batches, the atomic swap.
+        .target(
+            name: "ClickHouseConnector",
             dependencies: ["ETLCore", "HTTPClient", .product(name: "Logging", package: "swift-log")]
         ),
         // A faithful stand-in for Shopify's Admin REST API: a deterministic shop, its pagination
@@ -49,13 +55,14 @@ let package = Package(
                 "ETLCore",
                 "ETLComponents",
                 "ShopifyConnector",
+                "ClickHouseConnector",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
         .testTarget(name: "ETLCoreTests", dependencies: ["ETLCore", "ETLComponents"]),
-        .testTarget(name: "ETLIntegrationTests", dependencies: ["ETLCore", "HTTPClient", "ShopifyStandInKit"]),
+        .testTarget(name: "ETLIntegrationTests", dependencies: ["ETLCore", "HTTPClient", "ClickHouseConnector", "ShopifyStandInKit"]),
         .testTarget(name: "ShopifyConnectorTests", dependencies: ["ShopifyConnector", "ETLCore"]),
         .testTarget(
             name: "HTTPClientTests",

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ClickHouseConnector
 import ETLComponents
 import ETLCore
 import Foundation
@@ -35,6 +36,7 @@ enum StandardComponents {
         JSONLinesSink.register(into: &registry)
         Transforms.register(into: &registry)
         ShopifyOrdersSource.register(into: &registry)
+        ClickHouseSink.register(into: &registry)
         return registry
     }
 }

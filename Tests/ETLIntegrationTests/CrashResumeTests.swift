@@ -35,11 +35,6 @@ struct CrashResumeTests {
         }
     }
 
-    struct TestFailure: Error, CustomStringConvertible {
-        let description: String
-        init(_ description: String) { self.description = description }
-    }
-
     @Test func uninterruptedRunLoadsEveryLineItemOnceInOrder() async throws {
         let baseline = try await Baseline.get()
         let lines = baseline.output.split(separator: UInt8(ascii: "\n"))
@@ -78,7 +73,7 @@ struct CrashResumeTests {
         #expect(resumed.status == 0, "\(resumed.output)")
         #expect(try directory.read("out/chain.jsonl") == baseline.output)
         try expectNoStagingLeft(in: directory, output: "out/chain.jsonl")
-        let status = try await statusJSON(state: "chain.sqlite", in: directory)
+        let status = try await RunStatus.statusJSON(state: "chain.sqlite", in: directory)
         #expect(status.count == 1)
         #expect(status.first?["state"] as? String == "completed")
         #expect(status.first?["rows"] as? Int == baseline.lineItems)
@@ -90,7 +85,7 @@ struct CrashResumeTests {
         let directory = baseline.directory
         try directory.write("outside.json", Fixtures.pipeline(input: "orders.jsonl", output: "out/outside.jsonl"))
         let process = try Subprocess.start(["run", "outside.json", "--state", "outside.sqlite"], in: directory.url)
-        try await waitForBatches(atLeast: 20, state: "outside.sqlite", in: directory)
+        try await RunStatus.waitForBatches(atLeast: 20, state: "outside.sqlite", in: directory)
         process.signal(SIGKILL)
         #expect(await process.wait().signal == SIGKILL)
 
@@ -106,13 +101,13 @@ struct CrashResumeTests {
         let directory = baseline.directory
         try directory.write("term.json", Fixtures.pipeline(input: "orders.jsonl", output: "out/term.jsonl"))
         let process = try Subprocess.start(["run", "term.json", "--state", "term.sqlite"], in: directory.url)
-        try await waitForBatches(atLeast: 10, state: "term.sqlite", in: directory)
+        try await RunStatus.waitForBatches(atLeast: 10, state: "term.sqlite", in: directory)
         process.signal(SIGTERM)
         let stopped = await process.wait()
         #expect(stopped.status == 130, "\(stopped.output)")
         #expect(stopped.stderr.contains("etl resume"), "says how to continue: \(stopped.stderr)")
 
-        let status = try await statusJSON(state: "term.sqlite", in: directory)
+        let status = try await RunStatus.statusJSON(state: "term.sqlite", in: directory)
         #expect(status.first?["state"] as? String == "interrupted")
         let resumed = try await Subprocess.run(["resume", "--state", "term.sqlite"], in: directory.url)
         #expect(resumed.status == 0, "\(resumed.output)")
@@ -145,18 +140,5 @@ struct CrashResumeTests {
         let name = (output as NSString).lastPathComponent
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasPrefix(name + ".run-") }
         #expect(leftovers.isEmpty, "staging left behind: \(leftovers)")
-    }
-
-    private func statusJSON(state: String, in directory: TemporaryDirectory) async throws -> [[String: Any]] {
-        let result = try await Subprocess.run(["status", "--json", "--state", state], in: directory.url)
-        return try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]] ?? []
-    }
-
-    private func waitForBatches(atLeast count: Int, state: String, in directory: TemporaryDirectory) async throws {
-        for _ in 0..<600 {
-            if let batches = try? await statusJSON(state: state, in: directory).first?["batches"] as? Int, batches >= count { return }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        throw TestFailure("the run never reached \(count) batches")
     }
 }

@@ -28,7 +28,7 @@ final class StandInProcess {
             try await Task.sleep(for: .milliseconds(20))
         }
         process.signal(SIGKILL)
-        throw CrashResumeTests.TestFailure("shopify-standin did not start: \(await process.wait().output)")
+        throw TestFailure("shopify-standin did not start: \(await process.wait().output)")
     }
 
     deinit {

@@ -68,8 +68,8 @@ struct Subprocess: Sendable {
     }
 
     /// Runs to the end and returns what happened.
-    static func run(_ arguments: [String], in directory: URL, environment: [String: String] = [:]) async throws -> Result {
-        try await start(arguments, in: directory, environment: environment).wait()
+    static func run(_ arguments: [String], executable: String = etlBinary, in directory: URL, environment: [String: String] = [:]) async throws -> Result {
+        try await start(arguments, executable: executable, in: directory, environment: environment).wait()
     }
 
     func signal(_ signal: Int32) {

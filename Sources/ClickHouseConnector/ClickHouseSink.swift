@@ -1,0 +1,237 @@
+import ETLCore
+import Foundation
+import Logging
+
+/// `clickhouse` sink: each run inserts into its own staging table, one INSERT per batch, and on
+/// completion swaps staging into the live table with `ALTER TABLE live REPLACE PARTITION tuple()
+/// FROM staging`, which is atomic on 18.16 and on modern servers alike. Readers see the previous
+/// complete load or the new one, never a part.
+///
+/// Tables (all in `database`):
+/// - `table`: the live table; the configured columns plus `_etl_batch` and `_etl_batch_hash`,
+///   which staging needs for exactly-once and the swap needs to be identical in both.
+/// - `table__staging_run_<id>`: a run's staging, `CREATE TABLE … AS` the live table.
+/// - `_etl_loads`: one row per completed load (pipeline, table, run id, rows, batches, time), so a
+///   server on another host can tell that data is ready without the checkpoint file.
+public struct ClickHouseSink: Sink {
+    static let loadsTable = "_etl_loads"
+
+    let client: ClickHouseClient
+    let table: String
+    let columns: [(name: String, type: ColumnType)]
+    let orderBy: [String]
+    let retry: RetryPolicy
+
+    public static func register(into registry: inout ComponentRegistry) {
+        registry.registerSink("clickhouse") { config in
+            let url = config.string("url", required: true)
+            let user = config.string("user", default: "default")
+            let password = config.secret("password")
+            let database = config.string("database", default: "default")
+            let table = config.string("table", required: true)
+            let columnMap = config.stringMap("columns", required: true)
+            let orderByText = config.string("order_by")
+            let giveUp = config.int("max_retry_seconds", default: 60, in: 0...86_400)
+
+            if let url, URL(string: url)?.scheme.map({ ["http", "https"].contains($0) }) != true {
+                config.report("\"\(url)\" is not a ClickHouse HTTP URL (like http://localhost:8123)", at: "url")
+            }
+            for (key, name) in [("database", database), ("table", table ?? "t")] where !isPlainName(name) {
+                config.report("\"\(name)\" is not a plain name (letters, digits and _, not starting with a digit)", at: key)
+            }
+            var columns: [(name: String, type: ColumnType)] = []
+            for (name, typeName) in columnMap ?? [] {
+                guard isPlainName(name), !name.hasPrefix("_etl_") else {
+                    config.report("\"\(name)\" is not a usable column name (letters, digits and _; the _etl_ prefix is reserved)", at: "columns")
+                    continue
+                }
+                guard let type = ColumnType(typeName) else {
+                    config.report("unsupported type \"\(typeName)\" for \(name) (supported: \(ColumnType.supported))", at: "columns")
+                    continue
+                }
+                columns.append((name, type))
+            }
+            let orderBy = orderByText.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? columns.prefix(1).map(\.name)
+            for name in orderBy where !columns.contains(where: { $0.name == name }) && columnMap != nil {
+                config.report("\"\(name)\" is not one of the columns", at: "order_by")
+            }
+            guard let url, let table, let columnMap, columns.count == columnMap.count else { return nil }
+            let client = ClickHouseClient(configuration: .init(url: url, user: user, password: password?.value ?? "", database: database))
+            return ClickHouseSink(client: client, table: table, columns: columns, orderBy: orderBy, retry: RetryPolicy(giveUpAfter: .seconds(giveUp)))
+        }
+    }
+
+    static func isPlainName(_ name: String) -> Bool {
+        guard let first = name.unicodeScalars.first, !("0"..."9").contains(first) else { return false }
+        return name.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_") }
+    }
+
+    func stagingTable(runID: Int64) -> String { "\(table)__staging_run_\(runID)" }
+
+    public func openSession(context: StageContext) async throws -> any SinkSession {
+        let session = ClickHouseSinkSession(sink: self, context: context)
+        try await session.retrying("prepare the tables") { try await session.prepare() }
+        return session
+    }
+
+    public func discardRun(context: StageContext) async throws {
+        let session = ClickHouseSinkSession(sink: self, context: context)
+        try await session.retrying("drop the staging table") {
+            try await client.execute("DROP TABLE IF EXISTS \(ClickHouseSQL.identifier(stagingTable(runID: context.runID)))")
+        }
+    }
+
+    /// The live table's definition: the configured columns and the batch bookkeeping.
+    var liveDefinition: String {
+        let columnList = (columns.map { "\(ClickHouseSQL.identifier($0.name)) \($0.type)" } + ["`_etl_batch` UInt32", "`_etl_batch_hash` String"])
+            .joined(separator: ", ")
+        let key = orderBy.map(ClickHouseSQL.identifier).joined(separator: ", ")
+        return "(\(columnList)) ENGINE = MergeTree ORDER BY (\(key))"
+    }
+}
+
+final class ClickHouseSinkSession: SinkSession {
+    private let sink: ClickHouseSink
+    private let context: StageContext
+    private let live: String
+    private let staging: String
+    private var client: ClickHouseClient { sink.client }
+    private var random = SystemRandomNumberGenerator()
+
+    init(sink: ClickHouseSink, context: StageContext) {
+        self.sink = sink
+        self.context = context
+        live = ClickHouseSQL.identifier(sink.table)
+        staging = ClickHouseSQL.identifier(sink.stagingTable(runID: context.runID))
+    }
+
+    /// Creates what is missing, idempotently, and checks that an existing live table has the
+    /// structure this pipeline loads (the swap needs them identical).
+    func prepare() async throws {
+        try await client.execute("CREATE TABLE IF NOT EXISTS \(live) \(sink.liveDefinition)")
+        try await client.execute("""
+            CREATE TABLE IF NOT EXISTS \(ClickHouseSQL.identifier(ClickHouseSink.loadsTable)) \
+            (pipeline String, table String, run_id UInt64, rows UInt64, batches UInt64, finished_at DateTime) \
+            ENGINE = MergeTree ORDER BY (pipeline, table, run_id)
+            """)
+        // DESCRIBE lists columns in definition order on every version (18.16's system.columns has no position).
+        let existing = try await client.rows("DESCRIBE TABLE \(live)").map { Array($0.prefix(2)) }
+        let expected = sink.columns.map { [$0.name, $0.type.description] } + [["_etl_batch", "UInt32"], ["_etl_batch_hash", "String"]]
+        guard existing == expected else {
+            let found = existing.map { $0.joined(separator: " ") }.joined(separator: ", ")
+            throw ETLError(.stageFailed, "the live table \(client.configuration.database).\(sink.table) has columns (\(found)), not the pipeline's (\(expected.map { $0.joined(separator: " ") }.joined(separator: ", "))); rename or drop it, or change the pipeline's columns")
+        }
+        // After the swap, staging is gone on purpose; recreating it would swap in an empty table.
+        if !context.resumesCompletion {
+            try await client.execute("CREATE TABLE IF NOT EXISTS \(staging) AS \(live)")
+        }
+    }
+
+    func landedBatches() async throws -> [Int: StagedBatch] {
+        try await retrying("read the staged batches") {
+            var landed: [Int: StagedBatch] = [:]
+            for row in try await client.rows("SELECT _etl_batch, any(_etl_batch_hash), count() FROM \(staging) GROUP BY _etl_batch") where row.count == 3 {
+                if let sequence = Int(row[0]), let rows = Int(row[2]) { landed[sequence] = StagedBatch(hash: row[1], rows: rows) }
+            }
+            return landed
+        }
+    }
+
+    /// A mutation: waited for by polling `system.mutations`, which works on every version
+    /// (18.16 has no `mutations_sync`).
+    func discardBatches(from sequence: Int) async throws {
+        try await retrying("discard staged batches") {
+            try await client.execute("ALTER TABLE \(staging) DELETE WHERE _etl_batch >= \(sequence)")
+            let table = ClickHouseSQL.literal(sink.stagingTable(runID: context.runID))
+            let database = ClickHouseSQL.literal(client.configuration.database)
+            for _ in 0..<600 {
+                let pending = try await client.rows("SELECT count() FROM system.mutations WHERE database = \(database) AND table = \(table) AND is_done = 0")
+                if pending.first?.first == "0" { return }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            throw ETLError(.stageFailed, "ClickHouse did not finish deleting batches from \(sink.stagingTable(runID: context.runID)) within 60s; check system.mutations")
+        }
+    }
+
+    func load(_ batch: LoadBatch) async throws {
+        let data = try encode(batch)
+        let names = (sink.columns.map { ClickHouseSQL.identifier($0.name) } + ["_etl_batch", "_etl_batch_hash"]).joined(separator: ", ")
+        let statement = "INSERT INTO \(staging) (\(names)) FORMAT RowBinary"
+        try await retrying("insert batch \(batch.sequence)") {
+            do {
+                try await client.insert(statement, data: data)
+            } catch let error as ClickHouseError where error.isTransient {
+                // The INSERT may have landed before the connection broke: look before inserting again.
+                if try await landedBatches()[batch.sequence] == StagedBatch(hash: batch.hash, rows: batch.rows.count) { return }
+                throw error
+            }
+        }
+    }
+
+    private func encode(_ batch: LoadBatch) throws -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(batch.rows.count * 64)
+        for (index, row) in batch.rows.enumerated() {
+            guard case .object(let object) = row else {
+                throw ETLError(.stageFailed, "clickhouse sink: row \(index + 1) of batch \(batch.sequence) is a \(row.kindName), not an object")
+            }
+            for column in sink.columns {
+                do {
+                    try column.type.encode(object[column.name] ?? .null, into: &bytes)
+                } catch {
+                    throw ETLError(.stageFailed, "clickhouse sink: batch \(batch.sequence), row \(index + 1), column \(column.name): \(error)")
+                }
+            }
+            try! ColumnType.unsigned(bits: 32).encode(.int(Int64(batch.sequence)), into: &bytes)
+            try! ColumnType.string.encode(.string(batch.hash), into: &bytes)
+        }
+        return bytes
+    }
+
+    /// Swap, record, clean up; each step safe to repeat after a crash. The record in `_etl_loads`
+    /// tells a repeat that the swap is done; staging is dropped only after it is written.
+    func complete() async throws {
+        try await retrying("swap staging into \(sink.table)") {
+            let loads = ClickHouseSQL.identifier(ClickHouseSink.loadsTable)
+            let pipeline = ClickHouseSQL.literal(context.pipeline)
+            let table = ClickHouseSQL.literal(sink.table)
+            let recorded = try await client.rows("SELECT count() FROM \(loads) WHERE pipeline = \(pipeline) AND table = \(table) AND run_id = \(context.runID)")
+            if recorded.first?.first != "1" {
+                let totals = try await client.rows("SELECT count(), uniqExact(_etl_batch) FROM \(staging)").first ?? ["0", "0"]
+                // From an empty staging table, 26.6+ refuses the swap unless told that emptying live is intended.
+                let knowsEmptySetting = try await client.rows("SELECT count() FROM system.settings WHERE name = 'allow_replace_partition_from_empty_source'").first?.first == "1"
+                try await client.execute("ALTER TABLE \(live) REPLACE PARTITION tuple() FROM \(staging)",
+                                         settings: knowsEmptySetting ? ["allow_replace_partition_from_empty_source": "1"] : [:])
+                try await client.execute("INSERT INTO \(loads) (pipeline, table, run_id, rows, batches, finished_at) VALUES (\(pipeline), \(table), \(context.runID), \(totals[0]), \(totals[1]), now())")
+                context.logger.info("swapped \(totals[0]) rows into \(client.configuration.database).\(sink.table)")
+            }
+            try await client.execute("DROP TABLE IF EXISTS \(staging)")
+        }
+    }
+
+    /// Runs `body`, retrying transient ClickHouse failures with backoff until the sink's
+    /// `max_retry_seconds`; then fails with what to check.
+    @discardableResult
+    func retrying<T>(_ what: String, _ body: () async throws -> T) async throws -> T {
+        let clock = ContinuousClock()
+        var firstFailure: ContinuousClock.Instant?
+        var attempt = 0
+        while true {
+            do {
+                return try await body()
+            } catch let error as ClickHouseError where error.isTransient {
+                attempt += 1
+                let since = firstFailure ?? clock.now
+                firstFailure = since
+                let delay = sink.retry.delay(beforeRetry: attempt, using: &random)
+                guard sink.retry.allowsRetry(elapsed: clock.now - since, nextDelay: delay) else {
+                    throw ETLError(.stageFailed, "cannot \(what): \(error.message) (gave up after \(attempt) attempts, max_retry_seconds)")
+                }
+                context.logger.warning("cannot \(what): \(error.message); retry \(attempt) in \(delay)")
+                try await Task.sleep(for: delay)
+            } catch let error as ClickHouseError {
+                throw ETLError(.stageFailed, "cannot \(what): \(error.message)")
+            }
+        }
+    }
+}
