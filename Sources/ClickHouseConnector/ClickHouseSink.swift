@@ -235,3 +235,31 @@ final class ClickHouseSinkSession: SinkSession {
         }
     }
 }
+
+extension ClickHouseSink: QueryableSink {
+    public func latestLoad(pipeline: String) async throws -> CompletedLoad? {
+        let rows: [[String]]
+        do {
+            rows = try await client.rows("""
+                SELECT run_id, rows, toUnixTimestamp(finished_at) FROM \(ClickHouseSQL.identifier(Self.loadsTable)) \
+                WHERE pipeline = \(ClickHouseSQL.literal(pipeline)) AND table = \(ClickHouseSQL.literal(table)) \
+                ORDER BY run_id DESC LIMIT 1
+                """)
+        } catch {
+            guard error.code == 60 else { throw error }
+            return nil  // UNKNOWN_TABLE: nothing was ever loaded into this database
+        }
+        guard let row = rows.first, row.count == 3, let runID = Int64(row[0]), let count = Int(row[1]), let time = Double(row[2]) else { return nil }
+        return CompletedLoad(runID: runID, rows: count, finishedAt: time)
+    }
+
+    /// `FORMAT JSON` with 64-bit integers as numbers: rows come back as objects in column order.
+    public func reportRows(_ report: ReportSpec) async throws -> [JSONObject] {
+        let body = try await client.execute(report.sql(table: ClickHouseSQL.identifier(table)) + " FORMAT JSON",
+                                            settings: ["output_format_json_quote_64bit_integers": "0"])
+        guard case .array(let rows)? = try JSONParser.parse(body)[path: FieldPath("data")!] else {
+            throw ClickHouseError(code: nil, message: "report \(report.name): ClickHouse answered without a data array", isTransient: false)
+        }
+        return rows.compactMap { if case .object(let object) = $0 { object } else { nil } }
+    }
+}

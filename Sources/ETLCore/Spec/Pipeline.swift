@@ -74,6 +74,8 @@ public struct Pipeline: Sendable {
     public let sink: any Sink
     /// The file's free-text `description`, if any.
     public let description: String?
+    /// Reports served by `etl serve` over this pipeline's loaded data.
+    public let reports: [ReportSpec]
 
     /// Reads and checks a pipeline file in one pass, reporting every problem at once.
     public static func load(
@@ -117,13 +119,14 @@ public struct Pipeline: Sendable {
         let source = buildStage("extract", kind: "source", in: &reader, factories: registry.sources)
         let transforms = buildTransforms(in: &reader, factories: registry.transforms)
         let sink = buildStage("load", kind: "sink", in: &reader, factories: registry.sinks)
+        let reports = readReports(in: &reader, sink: sink)
         reader.finish()
 
         let diagnostics = context.diagnostics.diagnostics
         guard diagnostics.isEmpty, let name, let source, let sink, let transforms else {
             throw PipelineInvalid(path: file.path, diagnostics: diagnostics)
         }
-        return Pipeline(name: name, file: file, source: source, transforms: transforms, sink: sink, description: description)
+        return Pipeline(name: name, file: file, source: source, transforms: transforms, sink: sink, description: description, reports: reports)
     }
 
     static func isValidName(_ name: String) -> Bool {
@@ -182,6 +185,34 @@ public struct Pipeline: Sendable {
         let component = factory(&reader)
         reader.finish()
         return component
+    }
+
+    private static func readReports(in reader: inout ConfigReader, sink: (any Sink)?) -> [ReportSpec] {
+        guard let value = reader.value("reports") else { return [] }
+        guard case .array(let items) = value else {
+            reader.report("expected an array of reports, found \(value.kindName)", at: "reports")
+            return []
+        }
+        if let sink, !(sink is any QueryableSink), !items.isEmpty {
+            reader.report("the load stage's sink cannot be queried, so it cannot serve reports", at: "reports")
+        }
+        var reports: [ReportSpec] = []
+        for (index, item) in items.enumerated() {
+            let path = "$.reports[\(index)]"
+            guard case .object(let object) = item else {
+                reader.context.diagnostics.report(Diagnostic(path: path, message: "expected an object, found \(item.kindName)"))
+                continue
+            }
+            var reportReader = ConfigReader(object: object, path: path, context: reader.context)
+            if let report = ReportSpec.read(&reportReader) {
+                if reports.contains(where: { $0.path == report.path }) {
+                    reportReader.report("another report already serves \(report.path)", at: "path")
+                }
+                reports.append(report)
+            }
+            reportReader.finish()
+        }
+        return reports
     }
 
     private static func lineAndColumn(of offset: Int, in text: String) -> (Int, Int) {
