@@ -48,6 +48,13 @@ struct StatusRow {
         run.expectedTotal.map { "\(run.records)/\($0)" } ?? "\(run.records)"
     }
 
+    /// Rate and ETA while the run is live.
+    var pace: String {
+        guard state == "running", let rate = run.recordsPerSecond else { return "-" }
+        let eta = run.estimatedSecondsLeft.map { ", ETA \(Int($0.rounded()))s" } ?? ""
+        return "\(Int(rate.rounded()))/s\(eta)"
+    }
+
     var json: JSONValue {
         var object = JSONObject()
         object["run_id"] = .int(run.id)
@@ -58,6 +65,8 @@ struct StatusRow {
         object["records"] = .int(Int64(run.records))
         object["expected_total"] = run.expectedTotal.map { .int(Int64($0)) } ?? .null
         object["rows"] = .int(Int64(run.rows))
+        object["records_per_second"] = run.recordsPerSecond.map(JSONValue.double) ?? .null
+        object["eta_seconds"] = state == "running" ? run.estimatedSecondsLeft.map { .int(Int64($0.rounded())) } ?? .null : .null
         object["cursor"] = run.cursorValue ?? .null
         object["started_at"] = .string(run.startedAt.formatted(.iso8601))
         object["updated_at"] = .string(run.updatedAt.formatted(.iso8601))
@@ -67,9 +76,9 @@ struct StatusRow {
     }
 
     static func table(_ rows: [StatusRow]) -> String {
-        let header = ["RUN", "PIPELINE", "STATE", "BATCHES", "RECORDS", "ROWS", "CURSOR", "STARTED", "ERROR"]
+        let header = ["RUN", "PIPELINE", "STATE", "BATCHES", "RECORDS", "RATE", "ROWS", "CURSOR", "STARTED", "ERROR"]
         let body = rows.map { row in
-            [String(row.run.id), row.run.pipeline, row.state, String(row.run.batches), row.progress, String(row.run.rows),
+            [String(row.run.id), row.run.pipeline, row.state, String(row.run.batches), row.progress, row.pace, String(row.run.rows),
              String((row.run.cursor ?? "-").prefix(40)), row.run.startedAt.formatted(.iso8601), String((row.run.error ?? "").prefix(100))]
         }
         let widths = header.indices.map { column in ([header] + body).map { $0[column].count }.max()! }

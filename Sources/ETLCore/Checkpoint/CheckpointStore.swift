@@ -37,9 +37,16 @@ public struct RunRecord: Sendable, Codable, Equatable {
     public var finishedAt: Date?
     public var error: String?
     public var pid: Int32
+    /// Records per second since the run was started or last resumed, as of its last checkpoint.
+    public var recordsPerSecond: Double?
 
     public var cursorValue: JSONValue? {
         cursor.flatMap { try? JSONParser.parse($0) }
+    }
+
+    /// Seconds left at the current rate, when the source told its total.
+    public var estimatedSecondsLeft: Double? {
+        secondsLeft(records: records, of: expectedTotal, perSecond: recordsPerSecond)
     }
 }
 
@@ -120,6 +127,9 @@ public final class CheckpointStore: Sendable {
                 );
                 """)
         }
+        migrator.registerMigration("v2: run rate") { db in
+            try db.execute(sql: "ALTER TABLE runs ADD COLUMN records_per_second REAL")
+        }
         return migrator
     }
 
@@ -161,7 +171,7 @@ public final class CheckpointStore: Sendable {
     }
 
     /// The checkpoint: the batch is loaded and the cursor moves past it, in one transaction.
-    public func commitBatch(runID: Int64, sequence: Int, cursor: JSONValue) throws(ETLError) -> RunRecord {
+    public func commitBatch(runID: Int64, sequence: Int, cursor: JSONValue, recordsPerSecond: Double? = nil) throws(ETLError) -> RunRecord {
         let cursorText = JSONWriter.string(cursor)
         return try write("checkpoint batch \(sequence)") { db in
             let now = Date()
@@ -173,9 +183,9 @@ public final class CheckpointStore: Sendable {
                 UPDATE runs SET cursor = ?, batches = ?,
                     records = records + (SELECT records FROM batches WHERE run_id = ? AND sequence = ?),
                     rows = rows + (SELECT rows FROM batches WHERE run_id = ? AND sequence = ?),
-                    updated_at = ?
+                    updated_at = ?, records_per_second = COALESCE(?, records_per_second)
                 WHERE id = ?
-                """, arguments: [cursorText, sequence, runID, sequence, runID, sequence, now, runID])
+                """, arguments: [cursorText, sequence, runID, sequence, runID, sequence, now, recordsPerSecond, runID])
             return try Self.fetchRun(db, id: runID)!
         }
     }
@@ -236,6 +246,6 @@ public final class CheckpointStore: Sendable {
             state: RunState(rawValue: row["state"]) ?? .failed, cursor: row["cursor"],
             batches: row["batches"], records: row["records"], rows: row["rows"],
             expectedTotal: row["expected_total"], startedAt: row["started_at"], updatedAt: row["updated_at"],
-            finishedAt: row["finished_at"], error: row["error"], pid: row["pid"])
+            finishedAt: row["finished_at"], error: row["error"], pid: row["pid"], recordsPerSecond: row["records_per_second"])
     }
 }

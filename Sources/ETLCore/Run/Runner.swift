@@ -23,11 +23,15 @@ public struct RunProgress: Sendable {
     /// Records per second since this process started or resumed the run.
     public let recordsPerSecond: Double
 
-    /// Seconds left at the current rate, when the source told its total.
     public var estimatedSecondsLeft: Double? {
-        guard let expectedTotal, recordsPerSecond > 0, expectedTotal >= records else { return nil }
-        return Double(expectedTotal - records) / recordsPerSecond
+        secondsLeft(records: records, of: expectedTotal, perSecond: recordsPerSecond)
     }
+}
+
+/// Seconds until `total` records at `perSecond`, when both are known.
+func secondsLeft(records: Int, of total: Int?, perSecond: Double?) -> Double? {
+    guard let total, let perSecond, perSecond > 0, total >= records else { return nil }
+    return Double(total - records) / perSecond
 }
 
 /// Runs pipelines batch by batch: extract → transform → hash → load → checkpoint, then the swap.
@@ -184,11 +188,12 @@ public struct Runner: Sendable {
                 stage = .checkpoint
                 if alreadyStaged { logger.notice("batch \(sequence) was already staged before the interruption; not loading it again") }
                 guard let cursor = current?.batch.cursor else { preconditionFailure("checkpoint without a batch") }
-                run = try store.commitBatch(runID: run.id, sequence: sequence, cursor: cursor)
-                FailPoints.hit("after-checkpoint", sequence: sequence)
                 let seconds = (clock.now - sessionStart) / .seconds(1)
+                let rate = seconds > 0 ? Double(run.records + (current?.batch.records.count ?? 0) - recordsBefore) / seconds : nil
+                run = try store.commitBatch(runID: run.id, sequence: sequence, cursor: cursor, recordsPerSecond: rate)
+                FailPoints.hit("after-checkpoint", sequence: sequence)
                 onProgress(RunProgress(runID: run.id, pipeline: run.pipeline, batches: run.batches, records: run.records, rows: run.rows,
-                                       expectedTotal: reader?.expectedTotal, recordsPerSecond: seconds > 0 ? Double(run.records - recordsBefore) / seconds : 0))
+                                       expectedTotal: reader?.expectedTotal, recordsPerSecond: rate ?? 0))
                 logger.debug("batch \(sequence) checkpointed", metadata: ["rows": "\(current?.load.rows.count ?? 0)"])
                 current = nil
                 action = machine.batchCheckpointed(stopRequested: stop.isRequested)
