@@ -10,9 +10,9 @@ import Logging
 /// Tables (all in `database`):
 /// - `table`: the live table; the configured columns plus `_etl_batch` and `_etl_batch_hash`,
 ///   which staging needs for exactly-once and the swap needs to be identical in both.
-/// - `table__staging_run_<id>`: a run's staging, `CREATE TABLE … AS` the live table.
-/// - `_etl_loads`: one row per completed load (pipeline, table, run id, rows, batches, time), so a
-///   server on another host can tell that data is ready without the checkpoint file.
+/// - `table__staging_run_<key>`: a run's staging, `CREATE TABLE … AS` the live table.
+/// - `_etl_loads`: one row per completed load (pipeline, table, run id and key, rows, batches,
+///   time), so a server on another host can tell that data is ready without the checkpoint file.
 public struct ClickHouseSink: Sink {
     static let loadsTable = "_etl_loads"
 
@@ -66,7 +66,7 @@ public struct ClickHouseSink: Sink {
         return name.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_") }
     }
 
-    func stagingTable(runID: Int64) -> String { "\(table)__staging_run_\(runID)" }
+    func stagingTable(runKey: String) -> String { "\(table)__staging_run_\(runKey)" }
 
     public func openSession(context: StageContext) async throws -> any SinkSession {
         let session = ClickHouseSinkSession(sink: self, context: context)
@@ -77,7 +77,7 @@ public struct ClickHouseSink: Sink {
     public func discardRun(context: StageContext) async throws {
         let session = ClickHouseSinkSession(sink: self, context: context)
         try await session.retrying("drop the staging table") {
-            try await client.execute("DROP TABLE IF EXISTS \(ClickHouseSQL.identifier(stagingTable(runID: context.runID)))")
+            try await client.execute("DROP TABLE IF EXISTS \(ClickHouseSQL.identifier(stagingTable(runKey: context.runKey)))")
         }
     }
 
@@ -102,7 +102,7 @@ final class ClickHouseSinkSession: SinkSession {
         self.sink = sink
         self.context = context
         live = ClickHouseSQL.identifier(sink.table)
-        staging = ClickHouseSQL.identifier(sink.stagingTable(runID: context.runID))
+        staging = ClickHouseSQL.identifier(sink.stagingTable(runKey: context.runKey))
     }
 
     /// Creates what is missing, idempotently, and checks that an existing live table has the
@@ -111,8 +111,8 @@ final class ClickHouseSinkSession: SinkSession {
         try await client.execute("CREATE TABLE IF NOT EXISTS \(live) \(sink.liveDefinition)")
         try await client.execute("""
             CREATE TABLE IF NOT EXISTS \(ClickHouseSQL.identifier(ClickHouseSink.loadsTable)) \
-            (pipeline String, table String, run_id UInt64, rows UInt64, batches UInt64, finished_at DateTime) \
-            ENGINE = MergeTree ORDER BY (pipeline, table, run_id)
+            (pipeline String, table String, run_id UInt64, run_key String, rows UInt64, batches UInt64, finished_at DateTime, finished_at_ms UInt64) \
+            ENGINE = MergeTree ORDER BY (pipeline, table, finished_at_ms)
             """)
         // DESCRIBE lists columns in definition order on every version (18.16's system.columns has no position).
         let existing = try await client.rows("DESCRIBE TABLE \(live)").map { Array($0.prefix(2)) }
@@ -142,14 +142,14 @@ final class ClickHouseSinkSession: SinkSession {
     func discardBatches(from sequence: Int) async throws {
         try await retrying("discard staged batches") {
             try await client.execute("ALTER TABLE \(staging) DELETE WHERE _etl_batch >= \(sequence)")
-            let table = ClickHouseSQL.literal(sink.stagingTable(runID: context.runID))
+            let table = ClickHouseSQL.literal(sink.stagingTable(runKey: context.runKey))
             let database = ClickHouseSQL.literal(client.configuration.database)
             for _ in 0..<600 {
                 let pending = try await client.rows("SELECT count() FROM system.mutations WHERE database = \(database) AND table = \(table) AND is_done = 0")
                 if pending.first?.first == "0" { return }
                 try await Task.sleep(for: .milliseconds(100))
             }
-            throw ETLError(.stageFailed, "ClickHouse did not finish deleting batches from \(sink.stagingTable(runID: context.runID)) within 60s; check system.mutations")
+            throw ETLError(.stageFailed, "ClickHouse did not finish deleting batches from \(sink.stagingTable(runKey: context.runKey)) within 60s; check system.mutations")
         }
     }
 
@@ -195,14 +195,19 @@ final class ClickHouseSinkSession: SinkSession {
             let loads = ClickHouseSQL.identifier(ClickHouseSink.loadsTable)
             let pipeline = ClickHouseSQL.literal(context.pipeline)
             let table = ClickHouseSQL.literal(sink.table)
-            let recorded = try await client.rows("SELECT count() FROM \(loads) WHERE pipeline = \(pipeline) AND table = \(table) AND run_id = \(context.runID)")
+            let runKey = ClickHouseSQL.literal(context.runKey)
+            let recorded = try await client.rows("SELECT count() FROM \(loads) WHERE pipeline = \(pipeline) AND table = \(table) AND run_key = \(runKey)")
             if recorded.first?.first != "1" {
                 let totals = try await client.rows("SELECT count(), uniqExact(_etl_batch) FROM \(staging)").first ?? ["0", "0"]
                 // From an empty staging table, 26.6+ refuses the swap unless told that emptying live is intended.
                 let knowsEmptySetting = try await client.rows("SELECT count() FROM system.settings WHERE name = 'allow_replace_partition_from_empty_source'").first?.first == "1"
                 try await client.execute("ALTER TABLE \(live) REPLACE PARTITION tuple() FROM \(staging)",
                                          settings: knowsEmptySetting ? ["allow_replace_partition_from_empty_source": "1"] : [:])
-                try await client.execute("INSERT INTO \(loads) (pipeline, table, run_id, rows, batches, finished_at) VALUES (\(pipeline), \(table), \(context.runID), \(totals[0]), \(totals[1]), now())")
+                let milliseconds = Int64(Date().timeIntervalSince1970 * 1000)
+                try await client.execute("""
+                    INSERT INTO \(loads) (pipeline, table, run_id, run_key, rows, batches, finished_at, finished_at_ms) \
+                    VALUES (\(pipeline), \(table), \(context.runID), \(runKey), \(totals[0]), \(totals[1]), now(), \(milliseconds))
+                    """)
                 context.logger.info("swapped \(totals[0]) rows into \(client.configuration.database).\(sink.table)")
             }
             try await client.execute("DROP TABLE IF EXISTS \(staging)")
@@ -241,16 +246,16 @@ extension ClickHouseSink: QueryableSink {
         let rows: [[String]]
         do {
             rows = try await client.rows("""
-                SELECT run_id, rows, toUnixTimestamp(finished_at) FROM \(ClickHouseSQL.identifier(Self.loadsTable)) \
+                SELECT run_id, run_key, rows, finished_at_ms FROM \(ClickHouseSQL.identifier(Self.loadsTable)) \
                 WHERE pipeline = \(ClickHouseSQL.literal(pipeline)) AND table = \(ClickHouseSQL.literal(table)) \
-                ORDER BY run_id DESC LIMIT 1
+                ORDER BY finished_at_ms DESC LIMIT 1
                 """)
         } catch {
             guard error.code == 60 else { throw error }
             return nil  // UNKNOWN_TABLE: nothing was ever loaded into this database
         }
-        guard let row = rows.first, row.count == 3, let runID = Int64(row[0]), let count = Int(row[1]), let time = Double(row[2]) else { return nil }
-        return CompletedLoad(runID: runID, rows: count, finishedAt: time)
+        guard let row = rows.first, row.count == 4, let runID = Int64(row[0]), let count = Int(row[2]), let milliseconds = Double(row[3]) else { return nil }
+        return CompletedLoad(runID: runID, runKey: row[1], rows: count, finishedAt: milliseconds / 1000)
     }
 
     /// `FORMAT JSON` with 64-bit integers as numbers: rows come back as objects in column order.

@@ -3,7 +3,7 @@ import Foundation
 
 /// `jsonl` sink: writes rows as JSON lines to `path`, which changes only when a run completes.
 ///
-/// Each run appends to its own staging file, `<path>.run-<id>.staging`, and records every batch in
+/// Each run appends to its own staging file, `<path>.run-<key>.staging`, and records every batch in
 /// a manifest beside it (`.batches`: sequence, hash, rows, end offset) after the batch's bytes are on
 /// disk. On reopen, bytes past the last manifest entry (a torn write) are cut off. Completion is a
 /// `rename` of the staging file over `path`: readers see the old file or the new one.
@@ -16,14 +16,14 @@ public struct JSONLinesSink: Sink {
         }
     }
 
-    func stagingPath(runID: Int64) -> String { "\(path).run-\(runID).staging" }
+    func stagingPath(runKey: String) -> String { "\(path).run-\(runKey).staging" }
 
     public func openSession(context: StageContext) async throws -> any SinkSession {
-        try JSONLinesSinkSession(livePath: path, stagingPath: stagingPath(runID: context.runID), resumesCompletion: context.resumesCompletion)
+        try JSONLinesSinkSession(livePath: path, stagingPath: stagingPath(runKey: context.runKey), resumesCompletion: context.resumesCompletion)
     }
 
     public func discardRun(context: StageContext) async throws {
-        let staging = stagingPath(runID: context.runID)
+        let staging = stagingPath(runKey: context.runKey)
         for file in [staging, staging + ".batches"] { unlink(file) }
     }
 }

@@ -20,6 +20,8 @@ public enum RunState: String, Sendable, Codable, CaseIterable {
 /// One run of a pipeline as the checkpoint store records it.
 public struct RunRecord: Sendable, Codable, Equatable {
     public var id: Int64
+    /// Random, so that `key` differs between checkpoint files that both have a run 1.
+    public var token: String
     public var pipeline: String
     public var pipelinePath: String
     public var pipelineHash: String
@@ -39,6 +41,9 @@ public struct RunRecord: Sendable, Codable, Equatable {
     public var pid: Int32
     /// Records per second since the run was started or last resumed, as of its last checkpoint.
     public var recordsPerSecond: Double?
+
+    /// `1_9f3a0c2e`: the run's name outside the checkpoint file (see `StageContext.runKey`).
+    public var key: String { "\(id)_\(token)" }
 
     public var cursorValue: JSONValue? {
         cursor.flatMap { try? JSONParser.parse($0) }
@@ -130,6 +135,10 @@ public final class CheckpointStore: Sendable {
         migrator.registerMigration("v2: run rate") { db in
             try db.execute(sql: "ALTER TABLE runs ADD COLUMN records_per_second REAL")
         }
+        migrator.registerMigration("v3: run token") { db in
+            try db.execute(sql: "ALTER TABLE runs ADD COLUMN token TEXT NOT NULL DEFAULT ''")
+            try db.execute(sql: "UPDATE runs SET token = lower(hex(randomblob(4)))")
+        }
         return migrator
     }
 
@@ -153,8 +162,8 @@ public final class CheckpointStore: Sendable {
         try write("record the new run") { db in
             let now = Date()
             try db.execute(sql: """
-                INSERT INTO runs (pipeline, pipeline_path, pipeline_hash, pipeline_text, state, started_at, updated_at, pid)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO runs (pipeline, pipeline_path, pipeline_hash, pipeline_text, state, started_at, updated_at, pid, token)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, lower(hex(randomblob(4))))
                 """, arguments: [pipeline, file.path, file.hash, file.text, RunState.running.rawValue, now, now, getpid()])
             return try Self.fetchRun(db, id: db.lastInsertedRowID)!
         }
@@ -241,7 +250,7 @@ public final class CheckpointStore: Sendable {
 
     private static func runRecord(_ row: Row) -> RunRecord {
         RunRecord(
-            id: row["id"], pipeline: row["pipeline"], pipelinePath: row["pipeline_path"],
+            id: row["id"], token: row["token"], pipeline: row["pipeline"], pipelinePath: row["pipeline_path"],
             pipelineHash: row["pipeline_hash"], pipelineText: row["pipeline_text"],
             state: RunState(rawValue: row["state"]) ?? .failed, cursor: row["cursor"],
             batches: row["batches"], records: row["records"], rows: row["rows"],

@@ -60,7 +60,7 @@ public struct Runner: Sendable {
                 throw ETLError(.interruptedRunExists,
                                "run \(previous.id) of pipeline \(pipeline.name) did not finish (\(previous.state.rawValue)); continue it with `etl resume \(pipeline.file.path)`, or discard it and start over with `etl run \(pipeline.file.path) --restart`")
             }
-            let context = stageContext(runID: previous.id, pipeline: pipeline.name, resumesCompletion: false)
+            let context = stageContext(for: previous, resumesCompletion: false)
             try await pipeline.sink.discardRun(context: context)
             try store.setState(runID: previous.id, .abandoned)
             logger.notice("abandoned run \(previous.id) and discarded its staged data", metadata: ["pipeline": "\(pipeline.name)"])
@@ -100,20 +100,24 @@ public struct Runner: Sendable {
                        "\(pipeline.file.path) changed since run \(run.id) started (at \(shown)); put the file back as it was to resume, or discard the run and start over with `etl run \(pipeline.file.path) --restart`")
     }
 
-    private func stageContext(runID: Int64, pipeline: String, resumesCompletion: Bool) -> StageContext {
+    private func stageContext(for run: RunRecord, resumesCompletion: Bool) -> StageContext {
         var runLogger = logger
-        runLogger[metadataKey: "run_id"] = "\(runID)"
-        runLogger[metadataKey: "pipeline"] = "\(pipeline)"
-        return StageContext(runID: runID, pipeline: pipeline, logger: runLogger, resumesCompletion: resumesCompletion)
+        runLogger[metadataKey: "run_id"] = "\(run.id)"
+        runLogger[metadataKey: "pipeline"] = "\(run.pipeline)"
+        return StageContext(runID: run.id, runKey: run.key, pipeline: run.pipeline, logger: runLogger, resumesCompletion: resumesCompletion)
     }
 
     private func execute(_ pipeline: Pipeline, run initial: RunRecord, lock: PipelineLock) async throws -> RunRecord {
-        let context = stageContext(runID: initial.id, pipeline: pipeline.name, resumesCompletion: initial.state == .completing)
+        let context = stageContext(for: initial, resumesCompletion: initial.state == .completing)
         var stage = Stage.load
         defer { withExtendedLifetime(lock) {} }  // held until the run ends, however it ends
         do {
             return try await drive(pipeline, run: initial, context: context, stage: &stage)
         } catch let error as ETLError where error.code == .interrupted {
+            throw error
+        } catch let error as ETLError where error.code == .stagingLost {
+            // Resuming cannot fix this one: the message says to start over, not to resume.
+            try? store.setState(runID: initial.id, .failed, error: redactor.redact(error.message))
             throw error
         } catch {
             let message = redactor.redact(String(describing: error))

@@ -75,12 +75,16 @@ public struct ReportSpec: Sendable, Equatable {
 /// another host can tell that data is ready.
 public struct CompletedLoad: Sendable, Equatable {
     public let runID: Int64
+    /// Identifies the load (the run's `StageContext.runKey`); run ids alone repeat across
+    /// checkpoint files.
+    public let runKey: String
     public let rows: Int
     /// Seconds since 1970, UTC.
     public let finishedAt: Double
 
-    public init(runID: Int64, rows: Int, finishedAt: Double) {
+    public init(runID: Int64, runKey: String, rows: Int, finishedAt: Double) {
         self.runID = runID
+        self.runKey = runKey
         self.rows = rows
         self.finishedAt = finishedAt
     }

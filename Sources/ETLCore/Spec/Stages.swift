@@ -3,14 +3,18 @@ import Logging
 /// What a stage gets from the runner besides its config.
 public struct StageContext: Sendable {
     public let runID: Int64
+    /// The run's name for what sinks keep outside the checkpoint file (staging names, load
+    /// records): unique even across checkpoint files, which each number their runs from 1.
+    public let runKey: String
     public let pipeline: String
     public let logger: Logger
     /// The run had already started its swap before it was interrupted: the sink must not recreate
     /// staging that the swap may have consumed.
     public let resumesCompletion: Bool
 
-    public init(runID: Int64, pipeline: String, logger: Logger, resumesCompletion: Bool = false) {
+    public init(runID: Int64, runKey: String, pipeline: String, logger: Logger, resumesCompletion: Bool = false) {
         self.runID = runID
+        self.runKey = runKey
         self.pipeline = pipeline
         self.logger = logger
         self.resumesCompletion = resumesCompletion
