@@ -49,6 +49,17 @@ let package = Package(
         ),
         // Generic components: jsonl source and sink, and the transforms.
         .target(name: "ETLComponents", dependencies: ["ETLCore"]),
+        // `etl serve`: status and the reports declared in pipeline files, over HTTP. Knows sinks only
+        // through `QueryableSink`, so no connector.
+        .target(
+            name: "ETLServer",
+            dependencies: [
+                "ETLCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .executableTarget(
             name: "etl",
             dependencies: [
@@ -56,13 +67,17 @@ let package = Package(
                 "ETLComponents",
                 "ShopifyConnector",
                 "ClickHouseConnector",
+                "ETLServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
         .testTarget(name: "ETLCoreTests", dependencies: ["ETLCore", "ETLComponents"]),
-        .testTarget(name: "ETLIntegrationTests", dependencies: ["ETLCore", "HTTPClient", "ClickHouseConnector", "ShopifyStandInKit"]),
+        .testTarget(
+            name: "ETLIntegrationTests",
+            dependencies: ["etl", "ETLCore", "ETLServer", "HTTPClient", "ClickHouseConnector", "ShopifyStandInKit"]
+        ),
         .testTarget(name: "ShopifyConnectorTests", dependencies: ["ShopifyConnector", "ETLCore"]),
         .testTarget(
             name: "HTTPClientTests",

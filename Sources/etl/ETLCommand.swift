@@ -24,7 +24,7 @@ struct ETLCommand: AsyncParsableCommand {
         commandName: "etl",
         abstract: "A resumable ETL job runner: declarative pipelines, SQLite checkpoints, atomic loads.",
         version: version,
-        subcommands: [Run.self, Resume.self, Status.self, Validate.self]
+        subcommands: [Run.self, Resume.self, Status.self, Validate.self, Serve.self]
     )
 }
 

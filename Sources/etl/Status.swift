@@ -40,8 +40,7 @@ struct StatusRow {
 
     init(run: RunRecord, live: Bool) {
         self.run = run
-        let active = run.state == .running || run.state == .completing
-        state = active && !live ? "crashed" : run.state.rawValue
+        state = run.displayedState(lockHeld: live)
     }
 
     var progress: String {

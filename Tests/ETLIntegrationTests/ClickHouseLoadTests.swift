@@ -131,7 +131,7 @@ struct ClickHouseLoadTests {
         let environment = standIn.environment.merging(clickHouse.environment) { $1 }
 
         let run = try Subprocess.start(["run", "p.json", "--state", "s.sqlite"], in: directory.url, environment: environment)
-        try await RunStatus.waitForBatches(atLeast: 5, state: "s.sqlite", in: directory)
+        try await RunStatus.waitForBatches(atLeast: 5, state: "s.sqlite", in: directory, of: run)
         try await clickHouse.kill()
         print("ClickHouse killed after batch \(try await RunStatus.statusJSON(state: "s.sqlite", in: directory).first?["batches"] ?? "?")")
         let failed = await run.wait()

@@ -85,7 +85,7 @@ struct CrashResumeTests {
         let directory = baseline.directory
         try directory.write("outside.json", Fixtures.pipeline(input: "orders.jsonl", output: "out/outside.jsonl"))
         let process = try Subprocess.start(["run", "outside.json", "--state", "outside.sqlite"], in: directory.url)
-        try await RunStatus.waitForBatches(atLeast: 20, state: "outside.sqlite", in: directory)
+        try await RunStatus.waitForBatches(atLeast: 20, state: "outside.sqlite", in: directory, of: process)
         process.signal(SIGKILL)
         #expect(await process.wait().signal == SIGKILL)
 
@@ -101,7 +101,7 @@ struct CrashResumeTests {
         let directory = baseline.directory
         try directory.write("term.json", Fixtures.pipeline(input: "orders.jsonl", output: "out/term.jsonl"))
         let process = try Subprocess.start(["run", "term.json", "--state", "term.sqlite"], in: directory.url)
-        try await RunStatus.waitForBatches(atLeast: 10, state: "term.sqlite", in: directory)
+        try await RunStatus.waitForBatches(atLeast: 10, state: "term.sqlite", in: directory, of: process)
         process.signal(SIGTERM)
         let stopped = await process.wait()
         #expect(stopped.status == 130, "\(stopped.output)")

@@ -7,12 +7,18 @@ enum RunStatus {
         return try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]] ?? []
     }
 
-    static func waitForBatches(atLeast count: Int, state: String, in directory: TemporaryDirectory) async throws {
+    /// Waits until the run of `process` has checkpointed `count` batches; if it never does, ends
+    /// the process and fails with what it printed.
+    static func waitForBatches(atLeast count: Int, state: String, in directory: TemporaryDirectory, of process: Subprocess) async throws {
+        var last: [String: Any]?
         for _ in 0..<600 {
-            if let batches = try? await statusJSON(state: state, in: directory).first?["batches"] as? Int, batches >= count { return }
+            last = try? await statusJSON(state: state, in: directory).first
+            if let batches = last?["batches"] as? Int, batches >= count { return }
             try await Task.sleep(for: .milliseconds(20))
         }
-        throw TestFailure("the run never reached \(count) batches")
+        process.signal(SIGKILL)
+        let output = await process.wait().output
+        throw TestFailure("the run never reached \(count) batches; last status \(String(describing: last)); output: \(output)")
     }
 }
 

@@ -1,0 +1,70 @@
+import ETLCore
+import Hummingbird
+import Logging
+import ServiceLifecycle
+
+/// `etl serve`: status and the reports of the served pipelines over HTTP (Hummingbird).
+///
+/// Routes: `/` (HTML page), `/status` (JSON), `/healthz`, `/metrics` (Prometheus), and each
+/// pipeline's reports at their declared paths. Report rows come from a cache per completed load
+/// that a poller per pipeline keeps current; requests never wait on the sink or the checkpoint store.
+public struct ReportServer: Sendable {
+    let served: ServedPipelines
+    let store: CheckpointStore
+    let redactor: Redactor
+    let logger: Logger
+
+    public init(pipelines: ServedPipelines, store: CheckpointStore, redactor: Redactor, logger: Logger) {
+        served = pipelines
+        self.store = store
+        self.redactor = redactor
+        self.logger = logger
+    }
+
+    /// Serves until SIGTERM or SIGINT, then shuts down gracefully in reverse order of start: the
+    /// start-up runs stop at their next batch boundary with the checkpoint written (the server still
+    /// answers meanwhile), then the pollers, then the server.
+    ///
+    /// - Parameters:
+    ///   - runner: runs each served pipeline once next to the server (`--run`); nil to only serve.
+    ///   - onListening: called with the bound port (useful with port 0) once connections are accepted.
+    public func run(host: String, port: Int, runner: Runner?, onListening: @escaping @Sendable (Int) -> Void) async throws {
+        let pipelines = served.pipelines.map { pipeline in
+            ServedPipeline(pipeline: pipeline, reports: (pipeline.sink as? any QueryableSink).map { ReportRepository(pipeline: pipeline, sink: $0) })
+        }
+        let failures = RunFailures()
+        let statuses = StatusRepository(pipelines: pipelines, invalid: served.invalid, store: store, failures: failures)
+        let httpMetrics = HTTPMetrics()
+
+        let router = Router(context: BasicRequestContext.self, options: .autoGenerateHeadEndpoints)
+        PageController(statuses: statuses).addRoutes(to: router)
+        StatusController(statuses: statuses).addRoutes(to: router)
+        MetricsController(statuses: statuses, httpMetrics: httpMetrics).addRoutes(to: router)
+        for repository in pipelines.compactMap(\.reports) {
+            ReportController(repository: repository).addRoutes(to: router)
+        }
+        router.get("**") { _, _ in
+            JSONResponse.error(.notFound, "no such page; the server answers /, /status, /healthz, /metrics and the report paths listed in /status")
+        }
+        let app = Application(
+            responder: ObservedResponder(inner: router.buildResponder(), metrics: httpMetrics, logger: logger),
+            configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: nil),
+            onServerRunning: { channel in onListening(channel.localAddress?.port ?? port) },
+            logger: logger)
+
+        var services = [ServiceGroupConfiguration.ServiceConfiguration(service: app)]
+        for repository in pipelines.compactMap(\.reports) {
+            var pollerLogger = logger
+            pollerLogger[metadataKey: "pipeline"] = "\(repository.pipeline.name)"
+            services.append(.init(service: LoadPoller(repository: repository, store: store, redactor: redactor, logger: pollerLogger)))
+        }
+        if let runner, !served.pipelines.isEmpty {
+            // Runs end on their own; that must not stop the server.
+            services.append(.init(service: StartupRuns(pipelines: served.pipelines, runner: runner, failures: failures),
+                                  successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore))
+        }
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+            services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}

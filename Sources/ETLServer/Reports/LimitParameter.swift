@@ -1,0 +1,73 @@
+import ETLCore
+
+/// How many rows a report request asks for: its `limitParameter` from the query string.
+///
+/// Strict on purpose: the value must be given at most once, in canonical decimal form (no sign, no
+/// leading zero, no spaces, no exponent) and within 1...`maximumLimit`. Absent, it is
+/// `defaultLimit`. Other query parameters are ignored, so cache-busting parameters do no harm.
+struct LimitParameter {
+    let name: String
+    let defaultValue: Int
+    let maximum: Int
+
+    init(_ report: ReportSpec) {
+        name = report.limitParameter
+        defaultValue = report.defaultLimit
+        maximum = report.maximumLimit
+    }
+
+    /// The message of a 400: names the parameter and the allowed range, not the value given.
+    var problem: String {
+        "\(name) must be an integer from 1 to \(maximum), given at most once (digits only, no sign or leading zero)"
+    }
+
+    /// The requested count, or nil when the query asks for something else than a valid count.
+    func value(inQuery query: Substring?) -> Int? {
+        var found: Int?? = .none
+        for pair in (query ?? "").split(separator: "&", omittingEmptySubsequences: true) {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard Self.percentDecoded(parts[0]) == name else { continue }
+            guard found == nil else { return nil }  // given twice
+            found = .some(parts.count == 2 ? Self.percentDecoded(parts[1]).flatMap(canonical) : nil)
+        }
+        switch found {
+        case .none: return defaultValue
+        case .some(let value): return value
+        }
+    }
+
+    /// `[1-9][0-9]*` up to `maximum`.
+    private func canonical(_ text: String) -> Int? {
+        let digits = Array(text.utf8)
+        guard let first = digits.first, (UInt8(ascii: "1")...UInt8(ascii: "9")).contains(first), digits.count <= 9,
+              digits.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }),
+              let value = Int(text), value <= maximum
+        else { return nil }
+        return value
+    }
+
+    /// `%XX` escapes decoded; nil when an escape is malformed or the bytes are not UTF-8.
+    static func percentDecoded(_ text: Substring) -> String? {
+        guard text.utf8.contains(UInt8(ascii: "%")) else { return String(text) }
+        var bytes: [UInt8] = []
+        var iterator = text.utf8.makeIterator()
+        while let byte = iterator.next() {
+            guard byte == UInt8(ascii: "%") else {
+                bytes.append(byte)
+                continue
+            }
+            guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else { return nil }
+            bytes.append(high << 4 | low)
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+}

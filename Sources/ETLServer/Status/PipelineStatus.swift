@@ -1,0 +1,84 @@
+import ETLCore
+import Foundation
+
+/// One pipeline as `/status`, the page and `/metrics` show it.
+struct PipelineStatus: Sendable {
+    static let neverRun = "never_run"
+    static let invalid = "invalid"
+
+    let name: String
+    /// The pipeline file.
+    let file: String
+    let description: String?
+    /// `never_run`, a run state (`running`, `completing`, `completed`, `failed`, `interrupted`,
+    /// `abandoned`), `crashed` (recorded as running, but nobody holds its lock) or `invalid`.
+    let state: String
+    /// The latest run.
+    let run: RunRecord?
+    /// The newest completed load the sink records.
+    let lastLoad: CompletedLoad?
+    /// Why the sink's loaded data cannot be read right now.
+    let sinkError: String?
+    /// Why the run `etl serve --run` started for this pipeline failed.
+    let startupRunError: String?
+    let reports: [Report]
+    /// What is wrong with an invalid pipeline file.
+    let problems: [Diagnostic]
+
+    struct Report: Sendable {
+        let spec: ReportSpec
+        /// The rows of the last completed load, when they can be served.
+        let rows: CachedReport?
+    }
+
+    /// A run is under way (this process's or another's): the page refreshes itself.
+    var isActive: Bool { state == RunState.running.rawValue || state == RunState.completing.rawValue }
+
+    var json: JSONValue {
+        var object = JSONObject()
+        object["name"] = .string(name)
+        object["file"] = .string(file)
+        object["description"] = description.map(JSONValue.string) ?? .null
+        object["state"] = .string(state)
+        if state == Self.invalid {
+            object["problems"] = .array(problems.map { .object(JSONObject([("path", .string($0.path)), ("message", .string($0.message))])) })
+            return .object(object)
+        }
+        object["run"] = run.map { Self.json($0, state: state) } ?? .null
+        object["last_load"] = lastLoad.map { load in
+            .object(JSONObject([("run_id", .int(load.runID)), ("finished_at", .string(Self.time(load.finishedAt))), ("rows", .int(Int64(load.rows)))]))
+        } ?? .null
+        object["last_error"] = run?.error.map(JSONValue.string) ?? .null
+        object["sink_error"] = sinkError.map(JSONValue.string) ?? .null
+        object["startup_run_error"] = startupRunError.map(JSONValue.string) ?? .null
+        object["reports"] = .array(reports.map { report in
+            .object(JSONObject([
+                ("name", .string(report.spec.name)), ("path", .string(report.spec.path)), ("ready", .bool(report.rows != nil)),
+            ]))
+        })
+        return .object(object)
+    }
+
+    /// The run's progress; rate and ETA only while it runs.
+    private static func json(_ run: RunRecord, state: String) -> JSONValue {
+        let running = state == RunState.running.rawValue
+        var object = JSONObject()
+        object["run_id"] = .int(run.id)
+        object["state"] = .string(state)
+        object["batches"] = .int(Int64(run.batches))
+        object["records"] = .int(Int64(run.records))
+        object["expected_total"] = run.expectedTotal.map { .int(Int64($0)) } ?? .null
+        object["rows"] = .int(Int64(run.rows))
+        object["records_per_second"] = running ? run.recordsPerSecond.map { .double(($0 * 10).rounded() / 10) } ?? .null : .null
+        object["eta_seconds"] = running ? run.estimatedSecondsLeft.map { .int(Int64($0.rounded())) } ?? .null : .null
+        object["cursor"] = run.cursorValue ?? .null
+        object["started_at"] = .string(run.startedAt.formatted(.iso8601))
+        object["updated_at"] = .string(run.updatedAt.formatted(.iso8601))
+        object["finished_at"] = run.finishedAt.map { .string($0.formatted(.iso8601)) } ?? .null
+        return .object(object)
+    }
+
+    static func time(_ secondsSince1970: Double) -> String {
+        Date(timeIntervalSince1970: secondsSince1970).formatted(.iso8601)
+    }
+}
