@@ -5,8 +5,9 @@ import Logging
 
 /// Shopify Admin REST calls with Shopify's rules: paced by the call-limit header, 429s waited out
 /// per `Retry-After`, 5xx, timeouts, resets and unparsable pages retried with backoff (lowering the
-/// page size when pages keep failing), and 4xx answered with what to check.
-final class ShopifyAPI {
+/// page size when pages keep failing), and 4xx answered with what to check. An actor, so that the
+/// reader can fetch the next page in the background while the runner loads the current one.
+actor ShopifyAPI {
     /// The page size never goes below this when lowered after failures.
     static let minimumPageSize = 10
     /// Consecutive good pages after which a lowered page size is doubled again.

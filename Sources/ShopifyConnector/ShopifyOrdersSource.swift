@@ -62,9 +62,14 @@ public struct ShopifyOrdersSource: Source {
     }
 }
 
+/// Hands out one page per batch and fetches the next page while the runner transforms and loads
+/// the current one, so that downloading overlaps loading. A page fetched ahead and never handed
+/// out (the process stopped or died) is simply fetched again on resume: the cursor only moves
+/// with checkpoints.
 final class ShopifyOrdersReader: SourceReader {
     private let api: ShopifyAPI
     private var sinceID: Int64
+    private var ahead: Task<[JSONValue], any Error>?
     private var finished = false
     let expectedTotal: Int?
 
@@ -74,9 +79,15 @@ final class ShopifyOrdersReader: SourceReader {
         self.expectedTotal = expectedTotal
     }
 
+    deinit {
+        ahead?.cancel()
+    }
+
     func next() async throws -> SourceBatch? {
         guard !finished else { return nil }
-        let orders = try await api.ordersPage(sinceID: sinceID)
+        let page = ahead ?? fetch(after: sinceID)
+        ahead = nil
+        let orders = try await page.value
         guard let last = orders.last else {
             finished = true
             return nil
@@ -85,7 +96,12 @@ final class ShopifyOrdersReader: SourceReader {
             throw ETLError(.stageFailed, "shopify.orders: an order without an integer id in the page after since_id=\(sinceID)")
         }
         sinceID = lastID
+        ahead = fetch(after: lastID)
         return SourceBatch(records: orders, cursor: .object(JSONObject([("since_id", .int(lastID))])))
+    }
+
+    private func fetch(after sinceID: Int64) -> Task<[JSONValue], any Error> {
+        Task { [api] in try await api.ordersPage(sinceID: sinceID) }
     }
 }
 

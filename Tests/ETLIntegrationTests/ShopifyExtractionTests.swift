@@ -131,8 +131,10 @@ struct ShopifyExtractionTests {
         let resumed = try await Subprocess.run(["resume", "--state", "s.sqlite"], in: directory.url, environment: standIn.environment)
         #expect(resumed.status == 0, "\(resumed.output)")
         #expect(try lineItems(directory, "orders.jsonl") == expectedLineItems(standIn.shop))
+        // Fetched twice: the page loaded but not checkpointed, and the one fetched ahead of it. No
+        // committed page: the resume starts at the checkpointed since_id.
         let again = try await standIn.stats().ordersServedAgain
-        print("orders fetched twice across the kill: \(again) (one page is 50)")
-        #expect(again <= 50)
+        print("orders fetched twice across the kill: \(again) (a page is 50)")
+        #expect(again <= 2 * 50)
     }
 }
