@@ -1,5 +1,5 @@
 # Shortcuts for the scripts in scripts/.
-.PHONY: test demo soak
+.PHONY: test demo bench soak
 
 test:
 	scripts/test
@@ -9,3 +9,6 @@ demo:
 
 soak:
 	scripts/soak
+
+bench:
+	scripts/bench
