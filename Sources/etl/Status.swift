@@ -18,6 +18,11 @@ struct Status: AsyncParsableCommand {
 
     func run() async throws {
         let session = RunSession(options: options)
+        // Looking must not create a state file (and race a run that is creating it).
+        guard FileManager.default.fileExists(atPath: options.resolvedStatePath) else {
+            print(json ? "[]" : "no runs recorded in \(options.resolvedStatePath)")
+            return
+        }
         let store = try session.openStore()
         let runs = try store.runs(pipeline: pipeline, limit: limit)
         let statePath = store.path
@@ -54,25 +59,7 @@ struct StatusRow {
         return "\(Int(rate.rounded()))/s\(eta)"
     }
 
-    var json: JSONValue {
-        var object = JSONObject()
-        object["run_id"] = .int(run.id)
-        object["pipeline"] = .string(run.pipeline)
-        object["pipeline_path"] = .string(run.pipelinePath)
-        object["state"] = .string(state)
-        object["batches"] = .int(Int64(run.batches))
-        object["records"] = .int(Int64(run.records))
-        object["expected_total"] = run.expectedTotal.map { .int(Int64($0)) } ?? .null
-        object["rows"] = .int(Int64(run.rows))
-        object["records_per_second"] = run.recordsPerSecond.map(JSONValue.double) ?? .null
-        object["eta_seconds"] = state == "running" ? run.estimatedSecondsLeft.map { .int(Int64($0.rounded())) } ?? .null : .null
-        object["cursor"] = run.cursorValue ?? .null
-        object["started_at"] = .string(run.startedAt.formatted(.iso8601))
-        object["updated_at"] = .string(run.updatedAt.formatted(.iso8601))
-        object["finished_at"] = run.finishedAt.map { .string($0.formatted(.iso8601)) } ?? .null
-        object["error"] = run.error.map(JSONValue.string) ?? .null
-        return .object(object)
-    }
+    var json: JSONValue { .object(run.statusJSON(state: state)) }
 
     static func table(_ rows: [StatusRow]) -> String {
         let header = ["RUN", "PIPELINE", "STATE", "BATCHES", "RECORDS", "RATE", "ROWS", "CURSOR", "STARTED", "ERROR"]

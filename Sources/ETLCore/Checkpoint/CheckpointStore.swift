@@ -87,12 +87,26 @@ public final class CheckpointStore: Sendable {
             var configuration = Configuration()
             configuration.busyMode = .timeout(10)
             configuration.label = "etl.checkpoints"
-            database = try DatabasePool(path: path, configuration: configuration)
+            database = try Self.openPool(path: path, configuration: configuration)
             try Self.migrator.migrate(database)
         } catch {
             throw ETLError(.checkpointStore,
                            "cannot open the checkpoint store at \(path): check that the directory is writable and the file is an etl state file (set ETL_STATE_PATH to choose another)",
                            cause: error)
+        }
+    }
+
+    /// Opening a new file switches it to WAL, which needs the file to itself: a second process
+    /// opening it at that moment (`etl status` while `etl run` starts) gets SQLITE_BUSY at once,
+    /// without the busy timeout. Such opens are retried for a few seconds.
+    private static func openPool(path: String, configuration: Configuration) throws -> DatabasePool {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while true {
+            do {
+                return try DatabasePool(path: path, configuration: configuration)
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY && ContinuousClock.now < deadline {
+                usleep(20_000)
+            }
         }
     }
 
