@@ -44,7 +44,7 @@ struct PipelineStatus: Sendable {
             object["problems"] = .array(problems.map { .object(JSONObject([("path", .string($0.path)), ("message", .string($0.message))])) })
             return .object(object)
         }
-        object["run"] = run.map { Self.json($0, state: state) } ?? .null
+        object["run"] = run.map { JSONValue.object($0.statusJSON(state: state)) } ?? .null
         object["last_load"] = lastLoad.map { load in
             .object(JSONObject([("run_id", .int(load.runID)), ("finished_at", .string(Self.time(load.finishedAt))), ("rows", .int(Int64(load.rows)))]))
         } ?? .null
@@ -56,25 +56,6 @@ struct PipelineStatus: Sendable {
                 ("name", .string(report.spec.name)), ("path", .string(report.spec.path)), ("ready", .bool(report.rows != nil)),
             ]))
         })
-        return .object(object)
-    }
-
-    /// The run's progress; rate and ETA only while it runs.
-    private static func json(_ run: RunRecord, state: String) -> JSONValue {
-        let running = state == RunState.running.rawValue
-        var object = JSONObject()
-        object["run_id"] = .int(run.id)
-        object["state"] = .string(state)
-        object["batches"] = .int(Int64(run.batches))
-        object["records"] = .int(Int64(run.records))
-        object["expected_total"] = run.expectedTotal.map { .int(Int64($0)) } ?? .null
-        object["rows"] = .int(Int64(run.rows))
-        object["records_per_second"] = running ? run.recordsPerSecond.map { .double(($0 * 10).rounded() / 10) } ?? .null : .null
-        object["eta_seconds"] = running ? run.estimatedSecondsLeft.map { .int(Int64($0.rounded())) } ?? .null : .null
-        object["cursor"] = run.cursorValue ?? .null
-        object["started_at"] = .string(run.startedAt.formatted(.iso8601))
-        object["updated_at"] = .string(run.updatedAt.formatted(.iso8601))
-        object["finished_at"] = run.finishedAt.map { .string($0.formatted(.iso8601)) } ?? .null
         return .object(object)
     }
 
