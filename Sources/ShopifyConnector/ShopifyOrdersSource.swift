@@ -7,7 +7,8 @@ import HTTPClient
 /// Pages are requested with `status=any` (Shopify's default, `open`, would lose closed and
 /// cancelled orders), `since_id` (ascending ids: a stable cursor that survives crashes, unlike
 /// `page_info`, which cannot be combined with `status` or `since_id`) and only the configured
-/// `fields`. One page is one batch; the cursor is the last order id of the batch.
+/// `fields`. A batch is `pages_per_batch` pages (fewer, bigger inserts and checkpoints); the cursor
+/// is the last order id of the batch.
 public struct ShopifyOrdersSource: Source {
     /// A version Shopify supports as of this release; set `api_version` to pin another.
     public static let defaultAPIVersion = "2026-10"
@@ -16,6 +17,7 @@ public struct ShopifyOrdersSource: Source {
     let accessToken: Secret
     let apiVersion: String
     let pageSize: Int
+    let pagesPerBatch: Int
     let fields: [String]
     let requestTimeout: Duration
     let retry: RetryPolicy
@@ -26,6 +28,7 @@ public struct ShopifyOrdersSource: Source {
             let token = config.secret("access_token", required: true)
             let apiVersion = config.string("api_version", default: defaultAPIVersion)
             let pageSize = config.int("page_size", default: 250, in: 1...250)
+            let pagesPerBatch = config.int("pages_per_batch", default: 8, in: 1...100)
             let fieldsText = config.string("fields", default: "id,line_items")
             let timeout = config.int("request_timeout_seconds", default: 60, in: 1...3600)
             let giveUp = config.int("max_retry_seconds", default: 300, in: 0...86_400)
@@ -43,7 +46,7 @@ public struct ShopifyOrdersSource: Source {
             // `id` is always requested: the cursor is made of it.
             let fields = ["id"] + fieldsText.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { $0 != "id" && !$0.isEmpty }
             guard let shop, let token else { return nil }
-            return ShopifyOrdersSource(shop: shop, accessToken: token, apiVersion: apiVersion, pageSize: pageSize, fields: fields,
+            return ShopifyOrdersSource(shop: shop, accessToken: token, apiVersion: apiVersion, pageSize: pageSize, pagesPerBatch: pagesPerBatch, fields: fields,
                                        requestTimeout: .seconds(timeout), retry: RetryPolicy(giveUpAfter: .seconds(giveUp)))
         }
     }
@@ -58,24 +61,26 @@ public struct ShopifyOrdersSource: Source {
         }
         let api = ShopifyAPI(source: self, logger: context.logger)
         let total = try await api.orderCount()
-        return ShopifyOrdersReader(api: api, sinceID: sinceID, expectedTotal: total)
+        return ShopifyOrdersReader(api: api, sinceID: sinceID, pagesPerBatch: pagesPerBatch, expectedTotal: total)
     }
 }
 
-/// Hands out one page per batch and fetches the next page while the runner transforms and loads
-/// the current one, so that downloading overlaps loading. A page fetched ahead and never handed
-/// out (the process stopped or died) is simply fetched again on resume: the cursor only moves
-/// with checkpoints.
+/// Hands out `pagesPerBatch` pages per batch and always has the next page on its way, so that
+/// downloading overlaps transforming and loading. A page fetched ahead and never handed out (the
+/// process stopped or died) is simply fetched again on resume: the cursor only moves with
+/// checkpoints.
 final class ShopifyOrdersReader: SourceReader {
     private let api: ShopifyAPI
     private var sinceID: Int64
+    private let pagesPerBatch: Int
     private var ahead: Task<[JSONValue], any Error>?
     private var finished = false
     let expectedTotal: Int?
 
-    init(api: ShopifyAPI, sinceID: Int64, expectedTotal: Int?) {
+    init(api: ShopifyAPI, sinceID: Int64, pagesPerBatch: Int, expectedTotal: Int?) {
         self.api = api
         self.sinceID = sinceID
+        self.pagesPerBatch = pagesPerBatch
         self.expectedTotal = expectedTotal
     }
 
@@ -84,20 +89,23 @@ final class ShopifyOrdersReader: SourceReader {
     }
 
     func next() async throws -> SourceBatch? {
-        guard !finished else { return nil }
-        let page = ahead ?? fetch(after: sinceID)
-        ahead = nil
-        let orders = try await page.value
-        guard let last = orders.last else {
-            finished = true
-            return nil
+        var orders: [JSONValue] = []
+        for _ in 0..<pagesPerBatch where !finished {
+            let page = try await (ahead ?? fetch(after: sinceID)).value
+            ahead = nil
+            guard let last = page.last else {
+                finished = true
+                break
+            }
+            guard case .int(let lastID)? = last[path: FieldPath("id")!] else {
+                throw ETLError(.stageFailed, "shopify.orders: an order without an integer id in the page after since_id=\(sinceID)")
+            }
+            sinceID = lastID
+            ahead = fetch(after: lastID)
+            orders += page
         }
-        guard case .int(let lastID)? = last[path: FieldPath("id")!] else {
-            throw ETLError(.stageFailed, "shopify.orders: an order without an integer id in the page after since_id=\(sinceID)")
-        }
-        sinceID = lastID
-        ahead = fetch(after: lastID)
-        return SourceBatch(records: orders, cursor: .object(JSONObject([("since_id", .int(lastID))])))
+        guard !orders.isEmpty else { return nil }
+        return SourceBatch(records: orders, cursor: .object(JSONObject([("since_id", .int(sinceID))])))
     }
 
     private func fetch(after sinceID: Int64) -> Task<[JSONValue], any Error> {

@@ -164,7 +164,9 @@ public struct JSONParser {
     }
 
     /// Strings must be valid UTF-8: a source that hands us anything else is reported, not repaired.
+    /// ASCII, most keys and values, is valid as it is and skips the (generic, slower) validation.
     private func makeString(_ bytes: UnsafeBufferPointer<UInt8>) throws(Error) -> String {
+        if bytes.allSatisfy({ $0 < 0x80 }) { return String(decoding: bytes, as: UTF8.self) }
         guard let string = String(validating: bytes, as: UTF8.self) else {
             throw error("string is not valid UTF-8")
         }

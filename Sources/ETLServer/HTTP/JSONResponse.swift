@@ -18,7 +18,7 @@ enum JSONResponse {
     }
 
     /// `{"error": message, …details}`.
-    static func error(_ status: HTTPResponse.Status, _ message: String, details: [JSONObject.Field] = [], headers: HTTPFields = [:]) -> Response {
+    static func error(_ status: HTTPResponse.Status, _ message: String, details: [(key: String, value: JSONValue)] = [], headers: HTTPFields = [:]) -> Response {
         make(status, .object(JSONObject([("error", .string(message))] + details)), headers: headers)
     }
 }
