@@ -10,10 +10,11 @@ import Testing
 struct ClickHouseLoadTests {
     static let shopifyPipeline = Subprocess.packageRoot.appendingPathComponent("pipelines/shopify.json").path
 
-    /// `pipelines/shopify.json` with a different page size and retry budget, for tests that need them.
+    /// `pipelines/shopify.json` with a different page size and retry budget, one page per batch so
+    /// that kills can aim at pages, for tests that need them.
     static func shopifyPipeline(pageSize: Int, maxRetrySeconds: Int = 60) throws -> String {
         try String(contentsOfFile: shopifyPipeline, encoding: .utf8)
-            .replacingOccurrences(of: "\"page_size\": 250", with: "\"page_size\": \(pageSize)")
+            .replacingOccurrences(of: "\"page_size\": 250", with: "\"page_size\": \(pageSize), \"pages_per_batch\": 1")
             .replacingOccurrences(of: "\"order_by\": \"order_id, line_item_id\"", with: "\"order_by\": \"order_id, line_item_id\", \"max_retry_seconds\": \(maxRetrySeconds)")
     }
 

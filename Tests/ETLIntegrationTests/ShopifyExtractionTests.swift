@@ -15,6 +15,7 @@ struct ShopifyExtractionTests {
             "shop_url": "${SHOPIFY_SHOP_URL}",
             "access_token": "${SHOPIFY_ACCESS_TOKEN}",
             "page_size": \(pageSize),
+            "pages_per_batch": 1,
             "request_timeout_seconds": \(timeoutSeconds),
             "max_retry_seconds": \(maxRetrySeconds)
           },

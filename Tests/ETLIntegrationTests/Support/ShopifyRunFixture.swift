@@ -15,7 +15,7 @@ struct ShopifyRunFixture {
     var environment: [String: String] { standIn.environment.merging(clickHouse.environment) { $1 } }
 
     /// - Parameters:
-    ///   - pageSize: smaller pages give more batches, so more places to die.
+    ///   - pageSize: smaller pages give more batches (one page each here), so more places to die.
     ///   - standInOptions: faults and bucket of the shop.
     static func start(orders: Int, pageSize: Int, maxRetrySeconds: Int = 60, timeoutSeconds: Int = 60, seed: UInt64 = 7,
                       standInOptions: [String] = ["--no-rate-limit"], clickHouse: ClickHouseHarness? = nil) async throws -> ShopifyRunFixture {
@@ -23,7 +23,7 @@ struct ShopifyRunFixture {
         let standIn = try await StandInProcess.start(orders: orders, seed: seed, options: standInOptions, in: directory.url)
         let harness = if let clickHouse { clickHouse } else { try await ClickHouseHarness.start() }
         let pipeline = try String(contentsOfFile: Subprocess.packageRoot.appendingPathComponent("pipelines/shopify.json").path, encoding: .utf8)
-            .replacingOccurrences(of: "\"page_size\": 250", with: "\"page_size\": \(pageSize), \"request_timeout_seconds\": \(timeoutSeconds)")
+            .replacingOccurrences(of: "\"page_size\": 250", with: "\"page_size\": \(pageSize), \"pages_per_batch\": 1, \"request_timeout_seconds\": \(timeoutSeconds)")
             .replacingOccurrences(of: "\"order_by\": \"order_id, line_item_id\"", with: "\"order_by\": \"order_id, line_item_id\", \"max_retry_seconds\": \(maxRetrySeconds)")
         try directory.write("shopify.json", pipeline)
         return ShopifyRunFixture(directory: directory, standIn: standIn, clickHouse: harness)
