@@ -172,7 +172,7 @@ struct Resume: AsyncParsableCommand {
         var path = file
         if path == nil {
             let store = try session.openStore()
-            guard let latest = try store.runs(limit: 1000).first(where: { $0.state.isResumable }) else {
+            guard let latest = try store.latestRun(resumable: true) else {
                 Console.shared.line("error: there is no interrupted run to resume; start one with `etl run FILE`")
                 throw ExitCode(ExitStatus.needsDecision)
             }

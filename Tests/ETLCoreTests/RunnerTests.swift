@@ -99,6 +99,19 @@ struct RunnerTests {
         #expect(run.error?.contains("hunter2-secret") == false)
     }
 
+    @Test func latestRunFindsTheNewestAndTheNewestResumable() throws {
+        let store = try CheckpointStore(path: directory.appendingPathComponent("state.sqlite").path)
+        #expect(try store.latestRun(resumable: true) == nil)
+        let failed = try store.createRun(pipeline: "a", file: PipelineFile(path: "/a.json", text: "{}"))
+        try store.setState(runID: failed.id, .failed, error: "boom")
+        let completed = try store.createRun(pipeline: "b", file: PipelineFile(path: "/b.json", text: "{}"))
+        try store.setState(runID: completed.id, .completed)
+        #expect(try store.latestRun()?.id == completed.id)
+        #expect(try store.latestRun(pipeline: "a")?.id == failed.id)
+        #expect(try store.latestRun(resumable: true)?.id == failed.id)
+        #expect(try store.latestRun(pipeline: "b", resumable: true) == nil)
+    }
+
     @Test func theStoreMigratesOnceAndReopens() throws {
         let path = directory.appendingPathComponent("state.sqlite").path
         let first = try CheckpointStore(path: path)

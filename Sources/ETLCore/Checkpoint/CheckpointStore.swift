@@ -244,8 +244,24 @@ public final class CheckpointStore: Sendable {
         }
     }
 
-    public func latestRun(pipeline: String, in states: [RunState]? = nil) throws(ETLError) -> RunRecord? {
-        try runs(pipeline: pipeline, limit: 1000).first { states?.contains($0.state) ?? true }
+    /// The newest run of `pipeline` (of any pipeline when nil); with `resumable`, the newest one
+    /// `etl resume` can continue.
+    public func latestRun(pipeline: String? = nil, resumable: Bool = false) throws(ETLError) -> RunRecord? {
+        let states = RunState.allCases.filter(\.isResumable).map(\.rawValue)
+        return try read { db in
+            var conditions: [String] = []
+            var arguments: StatementArguments = []
+            if let pipeline {
+                conditions.append("pipeline = ?")
+                arguments += [pipeline]
+            }
+            if resumable {
+                conditions.append("state IN (\(states.map { _ in "?" }.joined(separator: ", ")))")
+                arguments += StatementArguments(states)
+            }
+            let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+            return try Row.fetchOne(db, sql: "SELECT * FROM runs \(filter) ORDER BY id DESC LIMIT 1", arguments: arguments).map(Self.runRecord)
+        }
     }
 
     public func batches(runID: Int64) throws(ETLError) -> [BatchRecord] {

@@ -30,7 +30,7 @@ struct StartupRuns: Service {
         var logger = runner.logger
         logger[metadataKey: "pipeline"] = "\(pipeline.name)"
         do {
-            if let latest = try runner.store.runs(pipeline: pipeline.name, limit: 1).first, latest.state.isResumable {
+            if let latest = try runner.store.latestRun(pipeline: pipeline.name), latest.state.isResumable {
                 logger.notice("resuming run \(latest.id) (\(latest.state.rawValue)) of pipeline \(pipeline.name)")
                 _ = try await runner.resume(pipeline)
             } else {
