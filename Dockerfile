@@ -17,10 +17,11 @@ ARG RUNTIME_IMAGE=debian:bookworm-slim
 # ---------------------------------------------------------------------------------------------------
 FROM ${SWIFT_IMAGE} AS build
 
-# Headers of the C libraries wrapped by the system library targets (CCurl, CZlib) and of SQLite (GRDB).
+# Headers of the C libraries wrapped by the system library targets (CCurl, CZlib, CCrypto) and of
+# SQLite (GRDB).
 RUN export DEBIAN_FRONTEND=noninteractive \
     && apt-get -q update \
-    && apt-get -q install -y --no-install-recommends libcurl4-openssl-dev libsqlite3-dev zlib1g-dev \
+    && apt-get -q install -y --no-install-recommends libcurl4-openssl-dev libsqlite3-dev libssl-dev zlib1g-dev \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
@@ -36,7 +37,7 @@ COPY Sources ./Sources
 COPY Tests ./Tests
 
 # Release builds with the Swift runtime and Foundation linked in statically: the runtime image then
-# needs only the C libraries (libcurl, libsqlite3, zlib, libstdc++). `install -s` strips the symbol
+# needs only the C libraries (libcurl, libsqlite3, libcrypto, zlib, libstdc++). `install -s` strips the symbol
 # table (about a third of the binaries' size; the dynamic symbol table stays).
 RUN swift build -c release --static-swift-stdlib --product etl \
     && swift build -c release --static-swift-stdlib --product shopify-standin \
@@ -47,8 +48,8 @@ RUN swift build -c release --static-swift-stdlib --product etl \
 # ---------------------------------------------------------------------------------------------------
 FROM ${RUNTIME_IMAGE}
 
-# libcurl4 (with its TLS stack) and libsqlite3-0 are the binaries' C libraries; zlib1g, libstdc++6
-# and libgcc-s1 are already in the base image. curl is for the HEALTHCHECK (it reuses libcurl4).
+# libcurl4 (with its TLS stack, libssl3, whose libcrypto hashes our batches too) and libsqlite3-0
+# are the binaries' C libraries; zlib1g, libstdc++6 and libgcc-s1 are already in the base image. curl is for the HEALTHCHECK (it reuses libcurl4).
 RUN export DEBIAN_FRONTEND=noninteractive \
     && apt-get -q update \
     && apt-get -q install -y --no-install-recommends ca-certificates curl libcurl4 libsqlite3-0 \

@@ -21,10 +21,13 @@ let package = Package(
         .target(
             name: "ETLCore",
             dependencies: [
+                "CCrypto",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
+        // OpenSSL's libcrypto, for SHA-256 (hardware-accelerated where the CPU can).
+        .systemLibrary(name: "CCrypto", path: "Sources/CCrypto", providers: [.apt(["libssl-dev"])]),
         // libcurl, wrapped: the only module that imports it. Header-only shims for the variadic setopt.
         .systemLibrary(name: "CCurl", path: "Sources/CCurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         // The project's one HTTP client (Shopify and ClickHouse both use it).

@@ -32,6 +32,7 @@ public struct ClickHouseSink: Sink {
             let columnMap = config.stringMap("columns", required: true)
             let orderByText = config.string("order_by")
             let giveUp = config.int("max_retry_seconds", default: 60, in: 0...86_400)
+            let compress = config.bool("compress", default: false)
 
             if let url, URL(string: url)?.scheme.map({ ["http", "https"].contains($0) }) != true {
                 config.report("\"\(url)\" is not a ClickHouse HTTP URL (like http://localhost:8123)", at: "url")
@@ -56,7 +57,7 @@ public struct ClickHouseSink: Sink {
                 config.report("\"\(name)\" is not one of the columns", at: "order_by")
             }
             guard let url, let table, let columnMap, columns.count == columnMap.count else { return nil }
-            let client = ClickHouseClient(configuration: .init(url: url, user: user, password: password?.value ?? "", database: database))
+            let client = ClickHouseClient(configuration: .init(url: url, user: user, password: password?.value ?? "", database: database, compressInserts: compress))
             return ClickHouseSink(client: client, table: table, columns: columns, orderBy: orderBy, retry: RetryPolicy(giveUpAfter: .seconds(giveUp)))
         }
     }
@@ -64,6 +65,11 @@ public struct ClickHouseSink: Sink {
     static func isPlainName(_ name: String) -> Bool {
         guard let first = name.unicodeScalars.first, !("0"..."9").contains(first) else { return false }
         return name.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_") }
+    }
+
+    /// The columns, whole.
+    public var fieldsRead: FieldSelection {
+        .keys(Dictionary(uniqueKeysWithValues: columns.map { ($0.name, .everything) }))
     }
 
     func stagingTable(runKey: String) -> String { "\(table)__staging_run_\(runKey)" }

@@ -15,7 +15,7 @@ public struct JSONLinesSource: Source {
         }
     }
 
-    public func openReader(after cursor: JSONValue?, context: StageContext) async throws -> any SourceReader {
+    public func openReader(after cursor: JSONValue?, fields: FieldSelection, context: StageContext) async throws -> any SourceReader {
         var offset: Int64 = 0
         var line = 0
         if let cursor {
@@ -25,13 +25,14 @@ public struct JSONLinesSource: Source {
             offset = savedOffset
             line = Int(savedLine)
         }
-        return try JSONLinesReader(path: path, offset: offset, line: line, batchSize: batchSize)
+        return try JSONLinesReader(path: path, offset: offset, line: line, batchSize: batchSize, fields: fields)
     }
 }
 
 final class JSONLinesReader: SourceReader {
     private let path: String
     private let batchSize: Int
+    private let fields: FieldSelection
     private let file: UnsafeMutablePointer<FILE>
     private var line: Int
     private var lineBuffer: UnsafeMutablePointer<CChar>?
@@ -39,8 +40,9 @@ final class JSONLinesReader: SourceReader {
 
     let expectedTotal: Int? = nil
 
-    init(path: String, offset: Int64, line: Int, batchSize: Int) throws {
+    init(path: String, offset: Int64, line: Int, batchSize: Int, fields: FieldSelection) throws {
         self.path = path
+        self.fields = fields
         self.line = line
         self.batchSize = batchSize
         guard let file = fopen(path, "rb") else {
@@ -75,7 +77,7 @@ final class JSONLinesReader: SourceReader {
             if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
             let value: JSONValue
             do {
-                value = try JSONParser.parse(bytes)
+                value = try JSONParser.parse(bytes, reading: fields)
             } catch {
                 throw ETLError(.stageFailed, "jsonl source: \(path) line \(line) is not valid JSON: \(error); fix or remove that line, then resume")
             }

@@ -31,45 +31,76 @@ actor ShopifyAPI {
 
     /// The number of orders in the shop, every status, for progress and ETA.
     func orderCount() async throws -> Int? {
-        let body = try await get("orders/count.json", query: [("status", "any")], isPage: false)
-        guard case .int(let count)? = body[path: FieldPath("count")!] else { return nil }
-        return Int(count)
+        try await get(url(for: "orders/count.json", query: [("status", "any")]), adaptsPageSize: false) { response, _ throws(JSONParser.Error) in
+            guard case .int(let count)? = try JSONParser.parse(response.body)[path: FieldPath("count")!] else { return nil }
+            return Int(count)
+        }
     }
 
-    /// The next page of orders with ids above `sinceID`, ascending.
-    func ordersPage(sinceID: Int64) async throws -> [JSONValue] {
-        let query = [("status", "any"), ("since_id", String(sinceID)), ("limit", String(pageSize)), ("fields", source.fields.joined(separator: ","))]
-        let body = try await get("orders.json", query: query, isPage: true)
-        guard case .array(let orders)? = body[path: FieldPath("orders")!] else {
-            throw ETLError(.stageFailed, "GET \(endpoint("orders.json")) answered 200 without an \"orders\" array; is shop_url a Shopify shop?")
+    /// Downloads a page of orders without looking inside it, so that the next page can be requested
+    /// at once (see `OrdersPage.nextLink`); `OrdersPage.orders` decodes it later. The page size is
+    /// lowered after repeated failures, and raised again after good pages.
+    func ordersPage(_ request: PageRequest) async throws -> OrdersPage {
+        let page = try await get(try url(for: request), adaptsPageSize: true) { response, url throws(JSONParser.Error) in
+            OrdersPage(url: url, body: response.body, nextLink: response.header("link").flatMap(Self.nextLink))
         }
         goodPagesInARow += 1
         if pageSize < source.pageSize, goodPagesInARow >= Self.pagesBeforeRaisingSize {
             pageSize = min(source.pageSize, pageSize * 2)
             goodPagesInARow = 0
         }
+        return page
+    }
+
+    /// Downloads a page again, at the same address and size, until its body decodes: for a page
+    /// whose first body did not. Later pages were already requested from this page's end.
+    func ordersPage(again page: OrdersPage, reading fields: FieldSelection) async throws -> [JSONValue] {
+        logger.warning("a page of orders was not valid JSON; fetching it again")
+        let orders = try await get(URLComponents(string: page.url)!, adaptsPageSize: false) { response, url throws(JSONParser.Error) in
+            try OrdersPage(url: url, body: response.body, nextLink: nil).orders(reading: fields)
+        }
+        guard let orders else { throw page.notAnOrdersPage }
         return orders
     }
 
-    private func endpoint(_ path: String) -> String {
-        "\(source.shop)/admin/api/\(source.apiVersion)/\(path)"
+    private func url(for path: String, query: [(String, String)]) -> URLComponents {
+        var components = URLComponents(string: "\(source.shop)/admin/api/\(source.apiVersion)/\(path)")!
+        components.queryItems = query.map { URLQueryItem(name: $0.0, value: $0.1) }
+        return components
     }
 
-    /// One GET with pacing and retries; returns the parsed JSON body of a 200.
-    private func get(_ path: String, query: [(String, String)], isPage: Bool) async throws -> JSONValue {
-        var components = URLComponents(string: endpoint(path))!
-        components.queryItems = query.map { URLQueryItem(name: $0.0, value: $0.1) }
+    /// A page's address. A `Link` URL is followed only on the shop's own address: the access token
+    /// goes wherever the request goes.
+    private func url(for request: PageRequest) throws -> URLComponents {
+        switch request {
+        case .after(let sinceID):
+            return url(for: "orders.json", query: [("status", "any"), ("since_id", String(sinceID)), ("limit", String(pageSize)),
+                                                   ("fields", source.fields.joined(separator: ","))])
+        case .link(let link):
+            guard source.shop.owns(link), let components = URLComponents(string: link) else {
+                throw ETLError(.stageFailed, "Shopify's Link header points away from the shop (\(link.prefix(120))); not following it with the access token")
+            }
+            return components
+        }
+    }
+
+    /// One GET with pacing and retries; returns the 200 response as `decode` reads it (with the URL
+    /// it came from). A body `decode` rejects is retried like a failed request. With
+    /// `adaptsPageSize`, `limit` is the current page size on every attempt.
+    private func get<Decoded>(_ url: URLComponents, adaptsPageSize: Bool,
+                              decode: (HTTPResponse, String) throws(JSONParser.Error) -> Decoded) async throws -> Decoded {
+        var components = url
         var request = HTTPRequest(url: components.url!.absoluteString)
         request.headers = [("X-Shopify-Access-Token", source.accessToken.value), ("Accept", "application/json")]
-        let name = "GET \(endpoint(path))"
+        let name = "GET \(source.shop)\(components.path)"
 
         var firstFailure: ContinuousClock.Instant?
         var attempt = 0
         while true {
             let wait = pacer.delay(at: clock.now)
             if wait > .zero { try await Task.sleep(for: wait) }
-            if isPage, let limit = query.firstIndex(where: { $0.0 == "limit" }) {
-                components.queryItems![limit] = URLQueryItem(name: "limit", value: String(pageSize))
+            if adaptsPageSize {
+                components.queryItems = components.queryItems?.map { $0.name == "limit" ? URLQueryItem(name: "limit", value: String(pageSize)) : $0 }
                 request.url = components.url!.absoluteString
             }
             let failure: String
@@ -82,7 +113,7 @@ actor ShopifyAPI {
                 switch response.status {
                 case 200:
                     do {
-                        return try JSONParser.parse(response.body)
+                        return try decode(response, request.url)
                     } catch {
                         failure = "\(name) returned a body that is not valid JSON (\(error))"
                     }
@@ -109,7 +140,7 @@ actor ShopifyAPI {
             }
             if retryAfter == nil {
                 goodPagesInARow = 0
-                if isPage, attempt >= 2, pageSize > Self.minimumPageSize {
+                if adaptsPageSize, attempt >= 2, pageSize > Self.minimumPageSize {
                     pageSize = max(Self.minimumPageSize, pageSize / 2)
                     logger.warning("lowering the page size to \(pageSize) after repeated failures")
                 }
@@ -119,6 +150,17 @@ actor ShopifyAPI {
             }
             try await Task.sleep(for: delay)
         }
+    }
+
+    /// The `rel="next"` URL of a `Link` header.
+    static func nextLink(_ header: String) -> String? {
+        for part in header.split(separator: ",") {
+            let pieces = part.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard pieces.count >= 2, pieces.dropFirst().contains(where: { $0 == #"rel="next""# || $0 == "rel=next" }),
+                  pieces[0].hasPrefix("<"), pieces[0].hasSuffix(">") else { continue }
+            return String(pieces[0].dropFirst().dropLast())
+        }
+        return nil
     }
 
     /// `used/size` from `X-Shopify-Shop-Api-Call-Limit`.
@@ -144,5 +186,54 @@ actor ShopifyAPI {
             advice = "Shopify refused the request: \(detail.isEmpty ? "no details" : detail)"
         }
         return ETLError(.stageFailed, "\(name) answered HTTP \(response.status): \(advice)")
+    }
+}
+
+/// Where a page of orders is: after an order id (`since_id`), or at the `Link` URL Shopify gave for
+/// the page after another.
+enum PageRequest: Sendable {
+    case after(sinceID: Int64)
+    case link(String)
+}
+
+/// A page of orders as downloaded, not yet decoded.
+struct OrdersPage: Sendable {
+    static let idsOnly = FieldSelection.keys(["id": .everything])
+    private static let idPath = FieldPath("id")!
+
+    /// The URL the page came from, with the `limit` it was requested with.
+    let url: String
+    let body: [UInt8]
+    /// The `rel="next"` URL of the page's `Link` header, if it had one.
+    let nextLink: String?
+
+    /// The page's orders, with `fields` of each; `nil` when the body is JSON without an `orders`
+    /// array. Throws when the body is not JSON.
+    func orders(reading fields: FieldSelection) throws(JSONParser.Error) -> [JSONValue]? {
+        guard case .array(let orders)? = try JSONParser.parse(body, reading: .keys(["orders": fields]))[path: FieldPath("orders")!] else { return nil }
+        return orders
+    }
+
+    var notAnOrdersPage: ETLError {
+        ETLError(.stageFailed, "GET \(url.prefix { $0 != "?" }) answered 200 without an \"orders\" array; is shop_url a Shopify shop?")
+    }
+
+    /// The page's orders; a body that is not JSON (cut short, say) is fetched again.
+    func orders(reading fields: FieldSelection, refetchingWith api: ShopifyAPI) async throws -> [JSONValue] {
+        let decoded: [JSONValue]?
+        do {
+            decoded = try orders(reading: fields)
+        } catch {
+            return try await api.ordersPage(again: self, reading: fields)
+        }
+        guard let decoded else { throw notAnOrdersPage }
+        return decoded
+    }
+
+    static func id(of order: JSONValue) throws -> Int64 {
+        guard case .int(let id)? = order[path: idPath] else {
+            throw ETLError(.stageFailed, "shopify.orders: an order without an integer id: \(JSONWriter.string(order).prefix(200))")
+        }
+        return id
     }
 }

@@ -4,11 +4,11 @@ import HTTPClient
 
 /// `shopify.orders` source: every order of a shop through the Admin REST API, oldest id first.
 ///
-/// Pages are requested with `status=any` (Shopify's default, `open`, would lose closed and
-/// cancelled orders), `since_id` (ascending ids: a stable cursor that survives crashes, unlike
-/// `page_info`, which cannot be combined with `status` or `since_id`) and only the configured
-/// `fields`. A batch is `pages_per_batch` pages (fewer, bigger inserts and checkpoints); the cursor
-/// is the last order id of the batch.
+/// A read starts with `status=any` (Shopify's default, `open`, would lose closed and cancelled
+/// orders), `since_id` (ascending ids: a stable cursor that survives crashes) and only the
+/// configured `fields`, and goes on through the `Link` headers' `page_info` URLs, which carry that
+/// query along. A batch is `pages_per_batch` pages (fewer, bigger inserts and checkpoints); the
+/// cursor is the last order id of the batch, and a resumed read starts from it with `since_id`.
 public struct ShopifyOrdersSource: Source {
     /// A version Shopify supports as of this release; set `api_version` to pin another.
     public static let defaultAPIVersion = "2026-10"
@@ -28,7 +28,7 @@ public struct ShopifyOrdersSource: Source {
             let token = config.secret("access_token", required: true)
             let apiVersion = config.string("api_version", default: defaultAPIVersion)
             let pageSize = config.int("page_size", default: 250, in: 1...250)
-            let pagesPerBatch = config.int("pages_per_batch", default: 8, in: 1...100)
+            let pagesPerBatch = config.int("pages_per_batch", default: 40, in: 1...100)
             let fieldsText = config.string("fields", default: "id,line_items")
             let timeout = config.int("request_timeout_seconds", default: 60, in: 1...3600)
             let giveUp = config.int("max_retry_seconds", default: 300, in: 0...86_400)
@@ -51,7 +51,7 @@ public struct ShopifyOrdersSource: Source {
         }
     }
 
-    public func openReader(after cursor: JSONValue?, context: StageContext) async throws -> any SourceReader {
+    public func openReader(after cursor: JSONValue?, fields: FieldSelection, context: StageContext) async throws -> any SourceReader {
         var sinceID: Int64 = 0
         if let cursor {
             guard case .int(let saved)? = cursor[path: FieldPath("since_id")!] else {
@@ -61,56 +61,111 @@ public struct ShopifyOrdersSource: Source {
         }
         let api = ShopifyAPI(source: self, logger: context.logger)
         let total = try await api.orderCount()
-        return ShopifyOrdersReader(api: api, sinceID: sinceID, pagesPerBatch: pagesPerBatch, expectedTotal: total)
+        return ShopifyOrdersReader(api: api, sinceID: sinceID, pagesPerBatch: pagesPerBatch, fields: fields, expectedTotal: total)
     }
 }
 
-/// Hands out `pagesPerBatch` pages per batch and always has the next page on its way, so that
-/// downloading overlaps transforming and loading. A page fetched ahead and never handed out (the
-/// process stopped or died) is simply fetched again on resume: the cursor only moves with
-/// checkpoints.
+/// Hands out `pagesPerBatch` pages per batch while the pages after them download, back to back, up
+/// to a batch and a quarter ahead: downloading overlaps decoding, transforming and loading.
+///
+/// Each page is requested as soon as the previous one has arrived, at the `Link` URL that page's
+/// headers give for the next one; its orders are decoded on a task of their own. A page without a
+/// next link (Shopify's last) is decoded at once and followed by `since_id` of its last order, so
+/// the reader stops only at an empty page. The cursor of a batch is its last order id: a resumed
+/// run starts from `since_id`, and pages fetched ahead and never handed out (the process stopped
+/// or died) are simply fetched again.
 final class ShopifyOrdersReader: SourceReader {
+    /// A page on its way: the request for the page after it, known once it has downloaded (the
+    /// next page's download waits for it; `nil` after the empty page that ends the orders), and
+    /// its orders, decoded on a task of their own (`nil` for that empty page and after it). Its
+    /// body is freed once both are done.
+    private struct PendingPage {
+        let next: Task<PageRequest?, any Error>
+        let orders: Task<[JSONValue]?, any Error>
+
+        func cancel() {
+            next.cancel()
+            orders.cancel()
+        }
+    }
+
     private let api: ShopifyAPI
-    private var sinceID: Int64
+    private let firstSinceID: Int64
     private let pagesPerBatch: Int
-    private var ahead: Task<[JSONValue], any Error>?
+    /// What is decoded of each order: what the pipeline reads, and the id, which cursors are made of.
+    private let fields: FieldSelection
+    private var ahead: [PendingPage] = []
+    /// The request for the page after the last one requested; `nil` before the first.
+    private var tail: Task<PageRequest?, any Error>?
     private var finished = false
+    /// The last order id handed out (at first the cursor's `since_id`).
+    private var lastID: Int64
     let expectedTotal: Int?
 
-    init(api: ShopifyAPI, sinceID: Int64, pagesPerBatch: Int, expectedTotal: Int?) {
+    init(api: ShopifyAPI, sinceID: Int64, pagesPerBatch: Int, fields: FieldSelection, expectedTotal: Int?) {
         self.api = api
-        self.sinceID = sinceID
+        firstSinceID = sinceID
+        lastID = sinceID
         self.pagesPerBatch = pagesPerBatch
+        self.fields = fields.union(OrdersPage.idsOnly)
         self.expectedTotal = expectedTotal
     }
 
     deinit {
-        ahead?.cancel()
+        for page in ahead { page.cancel() }
     }
 
     func next() async throws -> SourceBatch? {
         var orders: [JSONValue] = []
         for _ in 0..<pagesPerBatch where !finished {
-            let page = try await (ahead ?? fetch(after: sinceID)).value
-            ahead = nil
-            guard let last = page.last else {
+            requestPagesAhead()
+            guard let page = try await ahead.removeFirst().orders.value, !page.isEmpty else {
                 finished = true
                 break
             }
-            guard case .int(let lastID)? = last[path: FieldPath("id")!] else {
-                throw ETLError(.stageFailed, "shopify.orders: an order without an integer id in the page after since_id=\(sinceID)")
+            // Ids must ascend across pages: followed links that went anywhere else would load
+            // orders twice or skip some.
+            for order in page {
+                let id = try OrdersPage.id(of: order)
+                guard id > lastID else {
+                    throw ETLError(.stageFailed, "shopify.orders: order \(id) came after order \(lastID), but pages must be in ascending id order; nothing of this batch was loaded, resume to continue from the last checkpoint")
+                }
+                lastID = id
             }
-            sinceID = lastID
-            ahead = fetch(after: lastID)
             orders += page
         }
-        guard !orders.isEmpty else { return nil }
-        return SourceBatch(records: orders, cursor: .object(JSONObject([("since_id", .int(sinceID))])))
+        guard !orders.isEmpty else {
+            for page in ahead { page.cancel() }
+            ahead = []
+            return nil
+        }
+        return SourceBatch(records: orders, cursor: .object(JSONObject([("since_id", .int(lastID))])))
     }
 
-    private func fetch(after sinceID: Int64) -> Task<[JSONValue], any Error> {
-        Task { [api] in try await api.ordersPage(sinceID: sinceID) }
+    /// Keeps a batch and a quarter of pages requested (at least one page more than a batch).
+    private func requestPagesAhead() {
+        while ahead.count < pagesPerBatch + max(1, pagesPerBatch / 4) {
+            let previous = tail
+            let download = Task(priority: .high) { [api, firstSinceID] () -> OrdersPage? in
+                guard let previous else { return try await api.ordersPage(.after(sinceID: firstSinceID)) }
+                guard let request = try await previous.value else { return nil }
+                return try await api.ordersPage(request)
+            }
+            let next = Task(priority: .high) { [api] () -> PageRequest? in
+                guard let page = try await download.value else { return nil }
+                if let link = page.nextLink { return .link(link) }
+                let orders = try await page.orders(reading: OrdersPage.idsOnly, refetchingWith: api)
+                return try orders.last.map { .after(sinceID: try OrdersPage.id(of: $0)) }
+            }
+            let orders = Task(priority: .high) { [api, fields] () -> [JSONValue]? in
+                guard let page = try await download.value else { return nil }
+                return try await page.orders(reading: fields, refetchingWith: api)
+            }
+            ahead.append(PendingPage(next: next, orders: orders))
+            tail = next
+        }
     }
+
 }
 
 /// A shop's address: `my-shop.myshopify.com` means https; a full URL is kept (an `http://` one is
@@ -126,6 +181,12 @@ struct ShopURL: Sendable, CustomStringConvertible {
               let host = components.host, !host.isEmpty, components.path.isEmpty, components.query == nil, components.user == nil
         else { return nil }
         base = text
+    }
+
+    /// Whether `url` is on this shop's address (scheme, host and port), so that the access token
+    /// may go with a request to it.
+    func owns(_ url: String) -> Bool {
+        url.hasPrefix(base + "/")
     }
 
     var description: String { base }

@@ -57,6 +57,33 @@ struct ClickHouseLoadTests {
         try await expectNoStagingTables(clickHouse)
     }
 
+    /// `"compress": true` sends INSERT data gzip-compressed (for slow links); the server must get
+    /// the same rows, awkward bytes included.
+    @Test func compressedInsertsLandTheSameRows() async throws {
+        let clickHouse = try await ClickHouseHarness.start()
+        let directory = try TemporaryDirectory()
+        try directory.write("p.json", """
+            {"version": 1, "name": "gzip",
+             "extract": {"type": "jsonl", "path": "in.jsonl", "batch_size": 300},
+             "load": {"type": "clickhouse", "url": "${CLICKHOUSE_URL}", "user": "${CLICKHOUSE_USER}", "password": "${CLICKHOUSE_PASSWORD}",
+                      "database": "${CLICKHOUSE_DATABASE}", "table": "gz", "columns": {"n": "UInt64", "t": "String"}, "compress": true}}
+            """)
+        // As written in JSON, and as the bytes that must arrive.
+        let titles: [(json: String, bytes: [UInt8])] = [
+            ("Tee", Array("Tee".utf8)), ("Tee ", Array("Tee ".utf8)), (#"tab\there"#, Array("tab\there".utf8)),
+            (#"q\"uote \\ b"#, Array("q\"uote \\ b".utf8)), (#"NUL \u0000"#, Array("NUL \u{0}".utf8)), ("茶杯 😀", Array("茶杯 😀".utf8)),
+        ]
+        try (0..<1_000).map { #"{"n": \#($0), "t": "\#(titles[$0 % titles.count].json)"}"# }.joined(separator: "\n")
+            .write(toFile: directory.path("in.jsonl"), atomically: true, encoding: .utf8)
+        let result = try await Subprocess.run(["run", "p.json", "--state", "s.sqlite"], in: directory.url, environment: clickHouse.environment)
+        #expect(result.status == 0, "\(result.output)")
+        #expect(try await clickHouse.rows("SELECT count(), uniqExact(n), uniqExact(t) FROM gz").first == ["1000", "1000", String(titles.count)])
+        let arrived = try await clickHouse.rows("SELECT n % \(titles.count) AS k, hex(t), count() FROM gz GROUP BY k, t ORDER BY k")
+        #expect(arrived == titles.enumerated().map { index, title in
+            [String(index), title.bytes.map { String(format: "%02X", $0) }.joined(), String((1_000 - index + titles.count - 1) / titles.count)]
+        })
+    }
+
     @Test func aReaderOnlyEverSeesCompleteRuns() async throws {
         let clickHouse = try await ClickHouseHarness.start()
         let directory = try TemporaryDirectory()

@@ -57,7 +57,7 @@ struct ServerTests {
 
     @Test func reportsAnswer503UntilARunCompletesThen200WithoutARestart() async throws {
         let directory = try TemporaryDirectory()
-        let standIn = try await StandInProcess.start(orders: 3_000, options: ["--no-rate-limit"], in: directory.url)
+        let standIn = try await StandInProcess.start(orders: 12_000, options: ["--no-rate-limit"], in: directory.url)
         let environment = standIn.environment.merging(try await SharedClickHouse.freshDatabase()) { $1 }
         let server = try await ServeProcess.start([Self.pipeline, "--state", "s.sqlite"], in: directory.url, environment: environment)
 
@@ -92,8 +92,8 @@ struct ServerTests {
         let status = try #require(try await server.status(of: Self.name))
         #expect(status["state"] == .string("completed"))
         #expect(status["run"]?["run_id"] == .int(1))
-        #expect(status["run"]?["batches"] == .int(2))  // 12 pages of 250, 8 pages per batch
-        #expect(status["run"]?["records"] == .int(3_000))
+        #expect(status["run"]?["batches"] == .int(2))  // 48 pages of 250, 40 pages per batch
+        #expect(status["run"]?["records"] == .int(12_000))
         let rows = try #require(status["run"]?["rows"])
         #expect(status["last_load"]?["run_id"] == .int(1))
         #expect(status["last_load"]?["rows"] == rows)

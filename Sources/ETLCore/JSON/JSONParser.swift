@@ -11,10 +11,15 @@ public struct JSONParser {
     }
 
     /// Parses one complete JSON document; trailing content other than whitespace is an error.
-    public static func parse(_ bytes: some Collection<UInt8>) throws(Error) -> JSONValue {
+    ///
+    /// With a `selection`, objects keep only the selected keys. The values of the other keys are
+    /// skipped, not built: they are checked for JSON structure (brackets, commas, terminated
+    /// strings, number and literal syntax), but their strings are neither decoded nor checked for
+    /// UTF-8 or escapes, and their keys are not checked for duplicates.
+    public static func parse(_ bytes: some Collection<UInt8>, reading selection: FieldSelection = .everything) throws(Error) -> JSONValue {
         let array = Array(bytes)
         return try array.withUnsafeBufferPointer { buffer throws(Error) in
-            try parse(buffer)
+            try parse(buffer, reading: selection)
         }
     }
 
@@ -22,10 +27,10 @@ public struct JSONParser {
         try parse(Array(text.utf8))
     }
 
-    public static func parse(_ buffer: UnsafeBufferPointer<UInt8>) throws(Error) -> JSONValue {
+    public static func parse(_ buffer: UnsafeBufferPointer<UInt8>, reading selection: FieldSelection = .everything) throws(Error) -> JSONValue {
         var parser = JSONParser(buffer: buffer)
         parser.skipWhitespace()
-        let value = try parser.parseValue(depth: 0)
+        let value = try parser.parseValue(depth: 0, projection: Projection(selection))
         parser.skipWhitespace()
         guard parser.position == buffer.count else {
             throw parser.error("unexpected content after the JSON value")
@@ -57,12 +62,15 @@ public struct JSONParser {
         }
     }
 
-    private mutating func parseValue(depth: Int) throws(Error) -> JSONValue {
+    /// `projection` is `nil` when the whole value is read.
+    private mutating func parseValue(depth: Int, projection: Projection? = nil) throws(Error) -> JSONValue {
         guard depth < Self.maximumDepth else { throw error("nesting deeper than \(Self.maximumDepth)") }
         guard let byte = current else { throw error("unexpected end of input") }
         switch byte {
-        case UInt8(ascii: "{"): return try parseObject(depth: depth)
-        case UInt8(ascii: "["): return try parseArray(depth: depth)
+        case UInt8(ascii: "{"):
+            if let projection { return try parseObject(depth: depth, projection: projection) }
+            return try parseObject(depth: depth)
+        case UInt8(ascii: "["): return try parseArray(depth: depth, projection: projection)
         case UInt8(ascii: "\""): return .string(try parseString())
         case UInt8(ascii: "t"): try expectLiteral("true"); return .bool(true)
         case UInt8(ascii: "f"): try expectLiteral("false"); return .bool(false)
@@ -108,7 +116,141 @@ public struct JSONParser {
         }
     }
 
-    private mutating func parseArray(depth: Int) throws(Error) -> JSONValue {
+    /// An object of which only the projection's keys are read; the other values are skipped.
+    private mutating func parseObject(depth: Int, projection: Projection) throws(Error) -> JSONValue {
+        position += 1
+        var object = JSONObject(minimumCapacity: projection.keys.count)
+        var seen: UInt64 = 0  // bit i: key i was read (duplicates are errors); keys past 64 are looked up
+        skipWhitespace()
+        if current == UInt8(ascii: "}") {
+            position += 1
+            return .object(object)
+        }
+        while true {
+            skipWhitespace()
+            guard current == UInt8(ascii: "\"") else { throw error("expected a string key") }
+            let keyStart = position
+            let hasEscapes = try skipString()
+            let index: Int?
+            if hasEscapes {
+                position = keyStart
+                let key = try parseString()
+                index = projection.keys.firstIndex(of: key)
+            } else {
+                index = projection.index(ofKey: UnsafeBufferPointer(rebasing: buffer[keyStart + 1..<position - 1]))
+            }
+            skipWhitespace()
+            guard current == UInt8(ascii: ":") else { throw error("expected ':' after key") }
+            position += 1
+            skipWhitespace()
+            if let index {
+                let key = projection.keys[index]
+                let value = try parseValue(depth: depth + 1, projection: projection.children[index])
+                let duplicate = index < 64 ? seen & (1 << index) != 0 : object[key] != nil
+                if duplicate { throw error("duplicate key \"\(key)\"") }
+                if index < 64 { seen |= 1 << index }
+                object.appendUnchecked(key, value)
+            } else {
+                try skipValue(depth: depth + 1)
+            }
+            skipWhitespace()
+            switch current {
+            case UInt8(ascii: ","): position += 1
+            case UInt8(ascii: "}"): position += 1; return .object(object)
+            default: throw error("expected ',' or '}' in object")
+            }
+        }
+    }
+
+    /// Moves past one value, checking its structure without building it.
+    private mutating func skipValue(depth: Int) throws(Error) {
+        guard depth < Self.maximumDepth else { throw error("nesting deeper than \(Self.maximumDepth)") }
+        guard let byte = current else { throw error("unexpected end of input") }
+        switch byte {
+        case UInt8(ascii: "\""):
+            try skipString()
+        case UInt8(ascii: "{"):
+            position += 1
+            skipWhitespace()
+            if current == UInt8(ascii: "}") { position += 1; return }
+            while true {
+                skipWhitespace()
+                guard current == UInt8(ascii: "\"") else { throw error("expected a string key") }
+                try skipString()
+                skipWhitespace()
+                guard current == UInt8(ascii: ":") else { throw error("expected ':' after key") }
+                position += 1
+                skipWhitespace()
+                try skipValue(depth: depth + 1)
+                skipWhitespace()
+                switch current {
+                case UInt8(ascii: ","): position += 1
+                case UInt8(ascii: "}"): position += 1; return
+                default: throw error("expected ',' or '}' in object")
+                }
+            }
+        case UInt8(ascii: "["):
+            position += 1
+            skipWhitespace()
+            if current == UInt8(ascii: "]") { position += 1; return }
+            while true {
+                skipWhitespace()
+                try skipValue(depth: depth + 1)
+                skipWhitespace()
+                switch current {
+                case UInt8(ascii: ","): position += 1
+                case UInt8(ascii: "]"): position += 1; return
+                default: throw error("expected ',' or ']' in array")
+                }
+            }
+        case UInt8(ascii: "t"): try expectLiteral("true")
+        case UInt8(ascii: "f"): try expectLiteral("false")
+        case UInt8(ascii: "n"): try expectLiteral("null")
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): _ = try scanNumber()
+        default: throw error("unexpected character '\(Character(Unicode.Scalar(byte)))'")
+        }
+    }
+
+    /// Moves past a string (at its opening quote) without decoding it; whether it has escapes.
+    @discardableResult
+    private mutating func skipString() throws(Error) -> Bool {
+        position += 1
+        var hasEscapes = false
+        while true {
+            skipPlainStringBytes()
+            guard position < buffer.count else { throw error("unterminated string") }
+            switch buffer[position] {
+            case UInt8(ascii: "\""): position += 1; return hasEscapes
+            case UInt8(ascii: "\\"): position += 2; hasEscapes = true
+            case 0..<0x20: throw error("control character in string")
+            default: position += 1
+            }
+        }
+    }
+
+    /// Moves over string bytes eight at a time while none of them is a quote, a backslash or a
+    /// control character; stops at the first such byte, or within the last eight bytes of input.
+    private mutating func skipPlainStringBytes() {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highBits: UInt64 = 0x8080_8080_8080_8080
+        let base = UnsafeRawPointer(buffer.baseAddress!)
+        while position + 8 <= buffer.count {
+            let word = (base + position).loadUnaligned(as: UInt64.self)
+            let quotes = word ^ (ones &* 0x22)
+            let backslashes = word ^ (ones &* 0x5C)
+            // A byte of `v` is zero, or below 0x20 in `word`, exactly when its high bit ends up set
+            // here (borrows can only set bits above the first such byte, which is enough).
+            let special = ((quotes &- ones) & ~quotes) | ((backslashes &- ones) & ~backslashes) | ((word &- ones &* 0x20) & ~word)
+            let found = special & highBits
+            if found != 0 {
+                position += found.trailingZeroBitCount / 8  // little-endian: the lowest bit is the first byte
+                return
+            }
+            position += 8
+        }
+    }
+
+    private mutating func parseArray(depth: Int, projection: Projection?) throws(Error) -> JSONValue {
         position += 1
         var elements: [JSONValue] = []
         skipWhitespace()
@@ -118,7 +260,7 @@ public struct JSONParser {
         }
         while true {
             skipWhitespace()
-            elements.append(try parseValue(depth: depth + 1))
+            elements.append(try parseValue(depth: depth + 1, projection: projection))
             skipWhitespace()
             switch current {
             case UInt8(ascii: ","): position += 1
@@ -132,6 +274,7 @@ public struct JSONParser {
         position += 1
         let start = position
         // Fast path: no escapes.
+        skipPlainStringBytes()
         while position < buffer.count {
             let byte = buffer[position]
             if byte == UInt8(ascii: "\"") {
@@ -224,6 +367,28 @@ public struct JSONParser {
 
     private mutating func parseNumber() throws(Error) -> JSONValue {
         let start = position
+        let isInteger = try scanNumber()
+        let digits = UnsafeBufferPointer(rebasing: buffer[start..<position])
+        if isInteger, let integer = Self.int64(digits) { return .int(integer) }
+        let text = String(decoding: digits, as: UTF8.self)
+        if isInteger, let integer = Int64(text) { return .int(integer) }
+        guard let double = Double(text) else { throw error("invalid number") }
+        return .double(double)
+    }
+
+    /// An integer of at most 18 digits, optionally negative, without going through `String`;
+    /// `nil` for longer ones, which take the general path.
+    private static func int64(_ digits: UnsafeBufferPointer<UInt8>) -> Int64? {
+        let negative = digits.first == UInt8(ascii: "-")
+        let count = digits.count - (negative ? 1 : 0)
+        guard count <= 18 else { return nil }
+        var value: Int64 = 0
+        for byte in digits.dropFirst(negative ? 1 : 0) { value = value &* 10 &+ Int64(byte &- UInt8(ascii: "0")) }
+        return negative ? -value : value
+    }
+
+    /// Moves past a number, checking its syntax; whether it is an integer (no fraction, no exponent).
+    private mutating func scanNumber() throws(Error) -> Bool {
         var isInteger = true
         if current == UInt8(ascii: "-") { position += 1 }
         guard let first = current, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(first) else {
@@ -245,10 +410,7 @@ public struct JSONParser {
             if current == UInt8(ascii: "+") || current == UInt8(ascii: "-") { position += 1 }
             guard skipDigits() > 0 else { throw error("invalid number: digits expected in exponent") }
         }
-        let text = String(decoding: UnsafeBufferPointer(rebasing: buffer[start..<position]), as: UTF8.self)
-        if isInteger, let integer = Int64(text) { return .int(integer) }
-        guard let double = Double(text) else { throw error("invalid number") }
-        return .double(double)
+        return isInteger
     }
 
     @discardableResult
@@ -256,6 +418,46 @@ public struct JSONParser {
         let start = position
         while let byte = current, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) { position += 1 }
         return position - start
+    }
+}
+
+/// A `FieldSelection` prepared for matching the raw bytes of object keys.
+private final class Projection {
+    let keys: [String]
+    /// Per key: its length and its first (up to) eight bytes, compared before the whole key.
+    private let lengths: [Int]
+    private let prefixes: [UInt64]
+    private let utf8: [[UInt8]]
+    /// Per key: what is read below it; `nil` for everything.
+    let children: [Projection?]
+
+    /// `nil` for `.everything`.
+    init?(_ selection: FieldSelection) {
+        guard case .keys(let selected) = selection else { return nil }
+        let sorted = selected.sorted { $0.key < $1.key }
+        keys = sorted.map(\.key)
+        utf8 = keys.map { Array($0.utf8) }
+        lengths = utf8.map(\.count)
+        prefixes = utf8.map { $0.withUnsafeBufferPointer(Self.prefix) }
+        children = sorted.map { Projection($0.value) }
+    }
+
+    /// The index of the key whose UTF-8 is `raw`.
+    func index(ofKey raw: UnsafeBufferPointer<UInt8>) -> Int? {
+        guard lengths.contains(raw.count) else { return nil }
+        let prefix = Self.prefix(raw)
+        for index in 0..<keys.count where lengths[index] == raw.count && prefixes[index] == prefix {
+            if raw.count <= 8 { return index }
+            let same = utf8[index].withUnsafeBufferPointer { memcmp($0.baseAddress! + 8, raw.baseAddress! + 8, raw.count - 8) == 0 }
+            if same { return index }
+        }
+        return nil
+    }
+
+    private static func prefix(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
+        var prefix: UInt64 = 0
+        for index in 0..<min(8, bytes.count) { prefix |= UInt64(bytes[index]) << (8 * index) }
+        return prefix
     }
 }
 

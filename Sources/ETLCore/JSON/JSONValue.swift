@@ -90,5 +90,14 @@ public struct FieldPath: Sendable, Hashable, CustomStringConvertible {
         self.keys = keys
     }
 
+    private init(keys: [String]) {
+        self.keys = keys
+    }
+
+    /// The path below its first key (`b.c` of `a.b.c`); `nil` for a one-key path.
+    public func droppingFirst() -> FieldPath? {
+        keys.count > 1 ? FieldPath(keys: Array(keys.dropFirst())) : nil
+    }
+
     public var description: String { keys.joined(separator: ".") }
 }

@@ -134,7 +134,8 @@ public struct Runner: Sendable {
         let session = try await pipeline.sink.openSession(context: context)
 
         var machine: RunStateMachine
-        var reader: (any SourceReader)?
+        var batches: BatchPreparer?
+        var expectedTotal: Int?
         if context.resumesCompletion {
             machine = try RunStateMachine(checkpointed: run.batches, expectedStaged: [:], staged: [:], completing: true)
         } else {
@@ -150,33 +151,40 @@ public struct Runner: Sendable {
                                "the staging data of run \(run.id) lacks or differs in batches the checkpoint says were loaded (\(error.missingSequences.prefix(5).map(String.init).joined(separator: ", "))); discard the run and start over with `etl run \(pipeline.file.path) --restart`")
             }
             stage = .extract
-            reader = try await pipeline.source.openReader(after: run.cursorValue, context: context)
-            try store.setExpectedTotal(runID: run.id, reader?.expectedTotal)
+            let reader = try await pipeline.source.openReader(after: run.cursorValue, fields: pipeline.sourceFields, context: context)
+            expectedTotal = reader.expectedTotal
+            batches = BatchPreparer(reader: reader, transforms: fusingAdjacent(pipeline.transforms))
+            try store.setExpectedTotal(runID: run.id, expectedTotal)
         }
 
+        defer { batches?.cancel() }
         let clock = ContinuousClock()
         let sessionStart = clock.now
         let recordsBefore = run.records
-        var current: (batch: SourceBatch, load: LoadBatch)?
+        var current: (batch: PreparedBatch, load: LoadBatch)?
         var action = machine.start()
         while true {
             switch action {
             case .extractNext:
                 stage = .extract
-                guard let batch = try await reader?.next() else {
+                let prepared: PreparedBatch?
+                do {
+                    prepared = try await batches?.next()
+                } catch let failure as BatchPreparer.Failed {
+                    stage = failure.stage
+                    throw failure.underlying
+                }
+                guard let prepared else {
                     action = machine.sourceExhausted()
                     continue
                 }
                 let sequence = machine.currentSequence
                 FailPoints.hit("after-extract", sequence: sequence)
-                stage = .transform
-                var rows = batch.records
-                for transform in pipeline.transforms { rows = try transform.apply(rows) }
-                let load = LoadBatch(sequence: sequence, hash: Self.contentHash(rows), rows: rows)
-                current = (batch, load)
+                let load = LoadBatch(sequence: sequence, hash: prepared.hash, rows: prepared.rows)
+                current = (prepared, load)
                 stage = .checkpoint
-                try store.beginBatch(runID: run.id, sequence: sequence, hash: load.hash, records: batch.records.count, rows: rows.count)
-                action = machine.batchExtracted(hash: load.hash, rowCount: rows.count)
+                try store.beginBatch(runID: run.id, sequence: sequence, hash: load.hash, records: prepared.records, rows: load.rows.count)
+                action = machine.batchExtracted(hash: load.hash, rowCount: load.rows.count)
 
             case .load(let sequence, let discardingFrom):
                 stage = .load
@@ -193,11 +201,11 @@ public struct Runner: Sendable {
                 if alreadyStaged { logger.notice("batch \(sequence) was already staged before the interruption; not loading it again") }
                 guard let cursor = current?.batch.cursor else { preconditionFailure("checkpoint without a batch") }
                 let seconds = (clock.now - sessionStart) / .seconds(1)
-                let rate = seconds > 0 ? Double(run.records + (current?.batch.records.count ?? 0) - recordsBefore) / seconds : nil
+                let rate = seconds > 0 ? Double(run.records + (current?.batch.records ?? 0) - recordsBefore) / seconds : nil
                 run = try store.commitBatch(runID: run.id, sequence: sequence, cursor: cursor, recordsPerSecond: rate)
                 FailPoints.hit("after-checkpoint", sequence: sequence)
                 onProgress(RunProgress(runID: run.id, pipeline: run.pipeline, batches: run.batches, records: run.records, rows: run.rows,
-                                       expectedTotal: reader?.expectedTotal, recordsPerSecond: rate ?? 0))
+                                       expectedTotal: expectedTotal, recordsPerSecond: rate ?? 0))
                 logger.debug("batch \(sequence) checkpointed", metadata: ["rows": "\(current?.load.rows.count ?? 0)"])
                 current = nil
                 action = machine.batchCheckpointed(stopRequested: stop.isRequested)
@@ -225,16 +233,5 @@ public struct Runner: Sendable {
                                "run \(run.id) of pipeline \(pipeline.name) stopped after batch \(run.batches), checkpoint written; continue it with: etl resume \(pipeline.file.path)")
             }
         }
-    }
-
-    /// SHA-256 over the batch as JSON lines: identical rows give identical hashes across processes.
-    static func contentHash(_ rows: [JSONValue]) -> String {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(rows.count * 128)
-        for row in rows {
-            JSONWriter.write(row, into: &bytes)
-            bytes.append(0x0A)
-        }
-        return SHA256.hex(bytes)
     }
 }

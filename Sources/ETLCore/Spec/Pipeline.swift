@@ -77,6 +77,12 @@ public struct Pipeline: Sendable {
     /// Reports served by `etl serve` over this pipeline's loaded data.
     public let reports: [ReportSpec]
 
+    /// What the transforms and the sink read of each source record, worked out backwards from the
+    /// sink; the source may leave out everything else.
+    public var sourceFields: FieldSelection {
+        transforms.reversed().reduce(sink.fieldsRead) { read, transform in transform.fieldsRead(toProduce: read) }
+    }
+
     /// Reads and checks a pipeline file in one pass, reporting every problem at once.
     public static func load(
         path: String, registry: ComponentRegistry, environment: [String: String], redactor: Redactor

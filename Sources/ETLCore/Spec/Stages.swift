@@ -36,8 +36,9 @@ public struct SourceBatch: Sendable {
 /// An extract stage. Sources must be deterministic given a cursor: resuming after a batch's cursor
 /// yields what an uninterrupted run would have read next, so batches can be recognised by hash.
 public protocol Source: Sendable {
-    /// Starts reading after `cursor`, or from the beginning when it is `nil`.
-    func openReader(after cursor: JSONValue?, context: StageContext) async throws -> any SourceReader
+    /// Starts reading after `cursor`, or from the beginning when it is `nil`. Only `fields` of
+    /// each record are read by the rest of the pipeline: a source may leave out the rest.
+    func openReader(after cursor: JSONValue?, fields: FieldSelection, context: StageContext) async throws -> any SourceReader
 }
 
 public protocol SourceReader: AnyObject {
@@ -50,6 +51,31 @@ public protocol SourceReader: AnyObject {
 /// A transform step: rows in, rows out, one batch at a time, no state across batches.
 public protocol Transform: Sendable {
     func apply(_ rows: [JSONValue]) throws -> [JSONValue]
+    /// What this step reads of its input rows when the steps after it read `output` of its output
+    /// rows. Must cover everything that can change the output or fail the step; `.everything`
+    /// (the default) is always safe.
+    func fieldsRead(toProduce output: FieldSelection) -> FieldSelection
+    /// One step doing this step and then `next`, with the same output, when that is cheaper (no
+    /// intermediate rows); `nil`, the default, when not.
+    func fused(with next: any Transform) -> (any Transform)?
+}
+
+extension Transform {
+    public func fieldsRead(toProduce output: FieldSelection) -> FieldSelection { .everything }
+    public func fused(with next: any Transform) -> (any Transform)? { nil }
+}
+
+/// `steps` with each pair that can run as one step (`Transform.fused(with:)`) replaced by it.
+func fusingAdjacent(_ steps: [any Transform]) -> [any Transform] {
+    var fused: [any Transform] = []
+    for step in steps {
+        if let previous = fused.last, let both = previous.fused(with: step) {
+            fused[fused.count - 1] = both
+        } else {
+            fused.append(step)
+        }
+    }
+    return fused
 }
 
 /// A batch ready for the sink: its sequence number in the run, its content hash and its rows.
@@ -79,10 +105,16 @@ public struct StagedBatch: Sendable, Hashable {
 /// A load stage. Each run writes into its own staging area, which `complete` swaps into place
 /// atomically.
 public protocol Sink: Sendable {
+    /// What the sink writes of each row; `.everything` (the default) for sinks that write rows whole.
+    var fieldsRead: FieldSelection { get }
     /// Opens (creating or reopening) the staging area of a run.
     func openSession(context: StageContext) async throws -> any SinkSession
     /// Removes what a run that will never complete left behind.
     func discardRun(context: StageContext) async throws
+}
+
+extension Sink {
+    public var fieldsRead: FieldSelection { .everything }
 }
 
 /// The sink contract the runner's exactly-once guarantee rests on.

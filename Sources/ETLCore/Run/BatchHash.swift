@@ -1,0 +1,65 @@
+/// The content hash of a batch: SHA-256 over a canonical binary form of its rows, so that identical
+/// rows give identical hashes in every process. It is how a resumed run recognises a batch that
+/// reached the sink before the crash, and notices a source that now yields different data.
+///
+/// The form is prefix-free: a tag byte per value; integers and doubles as 8 little-endian bytes;
+/// strings as a 4-byte length and their UTF-8; arrays and objects as a 4-byte count and their
+/// elements (object keys as strings, in row order).
+enum BatchHash {
+    static func of(_ rows: [JSONValue]) -> String {
+        var hasher = SHA256()
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(chunkSize + 1024)
+        for row in rows {
+            append(row, to: &bytes)
+            if bytes.count >= chunkSize {
+                hasher.update(bytes)
+                bytes.removeAll(keepingCapacity: true)
+            }
+        }
+        hasher.update(bytes)
+        return hasher.finalizeHex()
+    }
+
+    /// Bytes gathered before they are fed to the hasher.
+    private static let chunkSize = 1 << 16
+
+    private static func append(_ value: JSONValue, to bytes: inout [UInt8]) {
+        switch value {
+        case .null: bytes.append(0)
+        case .bool(let bool): bytes.append(bool ? 2 : 1)
+        case .int(let int):
+            bytes.append(3)
+            append(UInt64(bitPattern: int), to: &bytes)
+        case .double(let double):
+            bytes.append(4)
+            append(double.bitPattern, to: &bytes)
+        case .string(let string):
+            bytes.append(5)
+            append(string, to: &bytes)
+        case .array(let elements):
+            bytes.append(6)
+            append(UInt32(elements.count), to: &bytes)
+            for element in elements { append(element, to: &bytes) }
+        case .object(let object):
+            bytes.append(7)
+            append(UInt32(object.fields.count), to: &bytes)
+            for field in object.fields {
+                append(field.key, to: &bytes)
+                append(field.value, to: &bytes)
+            }
+        }
+    }
+
+    private static func append(_ string: String, to bytes: inout [UInt8]) {
+        var string = string
+        string.withUTF8 { utf8 in
+            append(UInt32(utf8.count), to: &bytes)
+            bytes.append(contentsOf: utf8)
+        }
+    }
+
+    private static func append(_ integer: some FixedWidthInteger, to bytes: inout [UInt8]) {
+        withUnsafeBytes(of: integer.littleEndian) { bytes.append(contentsOf: $0) }
+    }
+}

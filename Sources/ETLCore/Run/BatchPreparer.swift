@@ -1,0 +1,65 @@
+/// A batch extracted, transformed and hashed: ready for the sink. The source records are gone by
+/// then (only their number is kept), so a batch is in memory once, as rows.
+struct PreparedBatch: Sendable {
+    /// The source's cursor after the batch.
+    let cursor: JSONValue
+    let records: Int
+    let rows: [JSONValue]
+    let hash: String
+}
+
+/// Extracts, transforms and hashes batches one ahead of the runner: while the sink loads batch N,
+/// batch N+1 is being prepared on another core. A batch prepared and never loaded (the run stopped
+/// or died) costs nothing but the work: the cursor only moves with checkpoints.
+final class BatchPreparer: @unchecked Sendable {
+    /// A preparation that failed, with the stage it failed in.
+    struct Failed: Error {
+        let stage: Stage
+        let underlying: any Error
+    }
+
+    // `@unchecked Sendable`: the reader is used by one preparation at a time, since each starts
+    // only once the one before it has finished (`next`), and by nothing else.
+    private let reader: any SourceReader
+    private let transforms: [any Transform]
+    private var ahead: Task<PreparedBatch?, any Error>?
+
+    init(reader: any SourceReader, transforms: [any Transform]) {
+        self.reader = reader
+        self.transforms = transforms
+    }
+
+    /// Stops the preparation under way, if any; for a run that ends before reading its source out.
+    func cancel() {
+        ahead?.cancel()
+    }
+
+    /// The next batch, or `nil` when the source is exhausted; starts preparing the one after it.
+    /// Errors are `Failed`.
+    func next() async throws -> PreparedBatch? {
+        let preparation = ahead ?? prepare()
+        ahead = nil
+        let batch = try await preparation.value
+        if batch != nil { ahead = prepare() }
+        return batch
+    }
+
+    private func prepare() -> Task<PreparedBatch?, any Error> {
+        Task { [self] in
+            let source: SourceBatch
+            do {
+                guard let batch = try await reader.next() else { return nil }
+                source = batch
+            } catch {
+                throw Failed(stage: .extract, underlying: error)
+            }
+            do {
+                var rows = source.records
+                for transform in transforms { rows = try transform.apply(rows) }
+                return PreparedBatch(cursor: source.cursor, records: source.records.count, rows: rows, hash: BatchHash.of(rows))
+            } catch {
+                throw Failed(stage: .transform, underlying: error)
+            }
+        }
+    }
+}
