@@ -100,6 +100,8 @@ final class ShopifyOrdersReader: SourceReader {
     private var finished = false
     /// The last order id handed out (at first the cursor's `since_id`).
     private var lastID: Int64
+    /// Set when the reader goes away: downloads already chained then request nothing more.
+    private let abandoned = StopSignal()
     let expectedTotal: Int?
 
     init(api: ShopifyAPI, sinceID: Int64, pagesPerBatch: Int, fields: FieldSelection, expectedTotal: Int?) {
@@ -112,6 +114,7 @@ final class ShopifyOrdersReader: SourceReader {
     }
 
     deinit {
+        abandoned.request()
         for page in ahead { page.cancel() }
     }
 
@@ -142,13 +145,19 @@ final class ShopifyOrdersReader: SourceReader {
         return SourceBatch(records: orders, cursor: .object(JSONObject([("since_id", .int(lastID))])))
     }
 
-    /// Keeps a batch and a quarter of pages requested (at least one page more than a batch).
+    /// Keeps a batch and a quarter of pages requested (at least one page more than a batch). The
+    /// tasks run at high priority: the chain of downloads is the run's critical path, and decoding
+    /// keeping pace with it frees each body as soon as it can.
     private func requestPagesAhead() {
         while ahead.count < pagesPerBatch + max(1, pagesPerBatch / 4) {
             let previous = tail
-            let download = Task(priority: .high) { [api, firstSinceID] () -> OrdersPage? in
-                guard let previous else { return try await api.ordersPage(.after(sinceID: firstSinceID)) }
-                guard let request = try await previous.value else { return nil }
+            let download = Task(priority: .high) { [api, firstSinceID, abandoned] () -> OrdersPage? in
+                var request = PageRequest.after(sinceID: firstSinceID)
+                if let previous {
+                    guard let next = try await previous.value else { return nil }
+                    request = next
+                }
+                if abandoned.isRequested { throw CancellationError() }
                 return try await api.ordersPage(request)
             }
             let next = Task(priority: .high) { [api] () -> PageRequest? in
@@ -165,7 +174,6 @@ final class ShopifyOrdersReader: SourceReader {
             tail = next
         }
     }
-
 }
 
 /// A shop's address: `my-shop.myshopify.com` means https; a full URL is kept (an `http://` one is

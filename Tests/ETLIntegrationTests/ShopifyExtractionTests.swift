@@ -122,7 +122,7 @@ struct ShopifyExtractionTests {
         }
     }
 
-    @Test func resumeAfterAKillReRequestsAtMostOnePage() async throws {
+    @Test func resumeAfterAKillReRequestsNoCommittedPage() async throws {
         let directory = try TemporaryDirectory()
         let standIn = try await StandInProcess.start(orders: 5_000, options: ["--no-rate-limit"], in: directory.url)
         try directory.write("p.json", Self.pipeline(output: "orders.jsonl", pageSize: 50))
@@ -132,10 +132,11 @@ struct ShopifyExtractionTests {
         let resumed = try await Subprocess.run(["resume", "--state", "s.sqlite"], in: directory.url, environment: standIn.environment)
         #expect(resumed.status == 0, "\(resumed.output)")
         #expect(try lineItems(directory, "orders.jsonl") == expectedLineItems(standIn.shop))
-        // Fetched twice: the page loaded but not checkpointed, and the one fetched ahead of it. No
-        // committed page: the resume starts at the checkpointed since_id.
+        // Fetched twice at most: the page loaded but not checkpointed, the one prepared behind it,
+        // and the two read ahead (one batch and at least one page more). No committed page: the
+        // resume starts at the checkpointed since_id.
         let again = try await standIn.stats().ordersServedAgain
         print("orders fetched twice across the kill: \(again) (a page is 50)")
-        #expect(again <= 2 * 50)
+        #expect(again <= 4 * 50)
     }
 }
