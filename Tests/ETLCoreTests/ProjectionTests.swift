@@ -35,7 +35,7 @@ struct FieldSelectionTests {
     }
 
     @Test func selectionsCombine() {
-        let a = FieldSelection(paths: [FieldPath("a.b")!, FieldPath("c")!])
+        let a = FieldSelection.at(FieldPath("a.b")!, .everything).union(.at(FieldPath("c")!, .everything))
         #expect(a == .keys(["a": .keys(["b": .everything]), "c": .everything]))
         #expect(a.union(.at(FieldPath("a.d")!, .everything)).description == "{a: {b, d}, c}")
         #expect(a.union(.everything) == .everything)

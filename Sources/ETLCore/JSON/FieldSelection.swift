@@ -13,11 +13,6 @@ public indirect enum FieldSelection: Sendable, Equatable, CustomStringConvertibl
     /// array has) may matter.
     public static let nothing = FieldSelection.keys([:])
 
-    /// Everything under each of `paths`.
-    public init(paths: [FieldPath]) {
-        self = paths.reduce(.nothing) { $0.union(.at($1, .everything)) }
-    }
-
     /// `selection` placed under `path`: `.at(a.b, s)` is `{a: {b: s}}`.
     public static func at(_ path: FieldPath, _ selection: FieldSelection) -> FieldSelection {
         path.keys.reversed().reduce(selection) { .keys([$1: $0]) }
