@@ -119,12 +119,7 @@ indirect enum ColumnType: Equatable, Sendable, CustomStringConvertible {
         case (_, .null):
             throw EncodingProblem("null in a \(self) column (declare it Nullable(\(self)) to allow nulls)")
         case (.string, .string(let text)):
-            var length = UInt64(text.utf8.count)
-            repeat {
-                let low = UInt8(length & 0x7F)
-                length >>= 7
-                bytes.append(length == 0 ? low : low | 0x80)
-            } while length != 0
+            Self.appendLength(text.utf8.count, into: &bytes)
             bytes.append(contentsOf: text.utf8)
         case (.unsigned(let bits), .int(let integer)):
             guard integer >= 0, bits == 64 || integer < (1 << bits) else { throw EncodingProblem("\(integer) does not fit \(self)") }
@@ -139,6 +134,28 @@ indirect enum ColumnType: Equatable, Sendable, CustomStringConvertible {
         default:
             throw EncodingProblem("a \(value.kindName) does not fit \(self) (convert it with a cast transform)")
         }
+    }
+
+    /// Appends a table cell in RowBinary: strings straight from the table's bytes, the rest as values.
+    func encode(_ cell: RowTable.Cell, of table: RowTable, into bytes: inout [UInt8]) throws(EncodingProblem) {
+        switch (self, cell) {
+        case (.string, .string(let offset, let count)), (.nullable(.string), .string(let offset, let count)):
+            if isNullable { bytes.append(0) }
+            Self.appendLength(Int(count), into: &bytes)
+            bytes.append(contentsOf: table.text[offset..<offset + Int(count)])
+        default:
+            try encode(table.value(of: cell), into: &bytes)
+        }
+    }
+
+    /// A string's length as RowBinary writes it: LEB128.
+    private static func appendLength(_ count: Int, into bytes: inout [UInt8]) {
+        var length = UInt64(count)
+        repeat {
+            let low = UInt8(length & 0x7F)
+            length >>= 7
+            bytes.append(length == 0 ? low : low | 0x80)
+        } while length != 0
     }
 
     private static func appendLittleEndian(_ value: UInt64, bytes count: Int, into bytes: inout [UInt8]) {

@@ -177,19 +177,39 @@ final class ClickHouseSinkSession: SinkSession {
     private func encode(_ batch: LoadBatch) throws -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(batch.rows.count * 64)
-        for (index, row) in batch.rows.enumerated() {
-            guard case .object(let object) = row else {
-                throw ETLError(.stageFailed, "clickhouse sink: row \(index + 1) of batch \(batch.sequence) is a \(row.kindName), not an object")
-            }
-            for column in sink.columns {
+        func encodeRow(_ index: Int, _ cell: (_ column: Int, _ type: ColumnType) throws(EncodingProblem) -> Void) throws {
+            for (column, declared) in sink.columns.enumerated() {
                 do {
-                    try column.type.encode(object[column.name] ?? .null, into: &bytes)
+                    try cell(column, declared.type)
                 } catch {
-                    throw ETLError(.stageFailed, "clickhouse sink: batch \(batch.sequence), row \(index + 1), column \(column.name): \(error)")
+                    throw ETLError(.stageFailed, "clickhouse sink: batch \(batch.sequence), row \(index + 1), column \(declared.name): \(error)")
                 }
             }
             try! ColumnType.unsigned(bits: 32).encode(.int(Int64(batch.sequence)), into: &bytes)
             try! ColumnType.string.encode(.string(batch.hash), into: &bytes)
+        }
+        switch batch.rows {
+        case .table(let table):
+            // Where each declared column is in the table; a column the table lacks is null.
+            let positions = sink.columns.map { table.columns.firstIndex(of: $0.name) }
+            for row in 0..<table.count {
+                try encodeRow(row) { column, type throws(EncodingProblem) in
+                    if let position = positions[column] {
+                        try type.encode(table[row, position], of: table, into: &bytes)
+                    } else {
+                        try type.encode(.null, into: &bytes)
+                    }
+                }
+            }
+        case .values(let values):
+            for (index, row) in values.enumerated() {
+                guard case .object(let object) = row else {
+                    throw ETLError(.stageFailed, "clickhouse sink: row \(index + 1) of batch \(batch.sequence) is a \(row.kindName), not an object")
+                }
+                try encodeRow(index) { column, type throws(EncodingProblem) in
+                    try type.encode(object[sink.columns[column].name] ?? .null, into: &bytes)
+                }
+            }
         }
         return bytes
     }

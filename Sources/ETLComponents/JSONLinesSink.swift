@@ -97,7 +97,7 @@ final class JSONLinesSinkSession: SinkSession {
     func load(_ batch: LoadBatch) async throws {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(batch.rows.count * 128)
-        for row in batch.rows {
+        for row in batch.rows.values {
             JSONWriter.write(row, into: &bytes)
             bytes.append(0x0A)
         }

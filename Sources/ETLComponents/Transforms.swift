@@ -33,10 +33,10 @@ struct Explode: Transform {
         return Explode(field: field, alias: alias ?? field.keys.last!)
     }
 
-    func apply(_ rows: [JSONValue]) throws -> [JSONValue] {
+    func apply(_ rows: Rows) throws -> Rows {
         var output: [JSONValue] = []
         output.reserveCapacity(rows.count * 3)
-        for row in rows {
+        for row in rows.values {
             guard let elements = try elements(of: row), case .object(var parent) = row else { continue }
             if field.keys.count == 1 { parent[field.keys[0]] = nil }
             for element in elements {
@@ -45,7 +45,7 @@ struct Explode: Transform {
                 output.append(.object(child))
             }
         }
-        return output
+        return .values(output)
     }
 
     /// The parent's fields as read, and the array with what is read of the alias in each element.
@@ -99,29 +99,28 @@ struct ExplodeSelect: Transform {
         }
     }
 
-    func apply(_ rows: [JSONValue]) throws -> [JSONValue] {
-        var output: [JSONValue] = []
-        output.reserveCapacity(rows.count * 3)
+    func apply(_ rows: Rows) throws -> Rows {
+        let records = rows.values
+        var output = RowTable(columns: origins.map(\.name), reservingRows: records.count * 3)
         var fromParent = [JSONValue](repeating: .null, count: origins.count)
-        for row in rows {
+        for row in records {
             guard let elements = try explode.elements(of: row) else { continue }
             for (index, field) in origins.enumerated() {
                 if case .parent(let path) = field.origin { fromParent[index] = row[path: path] ?? .null }
             }
             for element in elements {
-                var object = JSONObject(minimumCapacity: origins.count)
                 for (index, field) in origins.enumerated() {
                     switch field.origin {
-                    case .element(let below?): object.appendUnchecked(field.name, element[path: below] ?? .null)
-                    case .element(nil): object.appendUnchecked(field.name, element)
-                    case .parent: object.appendUnchecked(field.name, fromParent[index])
-                    case .removed: object.appendUnchecked(field.name, .null)
+                    case .element(let below?): output.append(element[path: below] ?? .null)
+                    case .element(nil): output.append(element)
+                    case .parent: output.append(fromParent[index])
+                    case .removed: output.append(.null)
                     }
                 }
-                output.append(.object(object))
+                output.finishRow()
             }
         }
-        return output
+        return .table(output)
     }
 
     func fieldsRead(toProduce output: FieldSelection) -> FieldSelection {
@@ -149,12 +148,14 @@ struct Select: Transform {
         return fields.count == map.count ? Select(fields: fields) : nil
     }
 
-    func apply(_ rows: [JSONValue]) throws -> [JSONValue] {
-        rows.map { row in
-            var object = JSONObject(minimumCapacity: fields.count)
-            for field in fields { object.appendUnchecked(field.name, row[path: field.source] ?? .null) }
-            return .object(object)
+    func apply(_ rows: Rows) throws -> Rows {
+        let values = rows.values
+        var output = RowTable(columns: fields.map(\.name), reservingRows: values.count)
+        for row in values {
+            for field in fields { output.append(row[path: field.source] ?? .null) }
+            output.finishRow()
         }
+        return .table(output)
     }
 
     /// The sources of the selected fields that later steps read.
@@ -191,8 +192,11 @@ struct Filter: Transform {
         return Filter(field: field, op: op, value: value ?? .null)
     }
 
-    func apply(_ rows: [JSONValue]) throws -> [JSONValue] {
-        rows.filter { keeps($0[path: field]) }
+    func apply(_ rows: Rows) throws -> Rows {
+        switch rows {
+        case .values(let values): .values(values.filter { keeps($0[path: field]) })
+        case .table(let table): .table(table.filter { keeps(table.value(at: field, row: $0)) })
+        }
     }
 
     func fieldsRead(toProduce output: FieldSelection) -> FieldSelection {
@@ -254,21 +258,35 @@ struct Cast: Transform {
         return fields.count == map.count ? Cast(fields: fields, failOnError: onError == "fail") : nil
     }
 
-    func apply(_ rows: [JSONValue]) throws -> [JSONValue] {
-        try rows.map { row in
-            guard case .object(var object) = row else { throw TransformFailed(step: "cast", message: "row is a \(row.kindName), not an object") }
+    func apply(_ rows: Rows) throws -> Rows {
+        switch rows {
+        case .values(let values):
+            return .values(try values.map { row in
+                guard case .object(var object) = row else { throw TransformFailed(step: "cast", message: "row is a \(row.kindName), not an object") }
+                for field in fields {
+                    if let value = object[field.name] { object[field.name] = try converted(value, field) }
+                }
+                return .object(object)
+            })
+        case .table(var table):
             for field in fields {
-                guard let value = object[field.name], value != .null else { continue }
-                if let converted = Self.convert(value, to: field.target) {
-                    object[field.name] = converted
-                } else if failOnError {
-                    throw TransformFailed(step: "cast", message: "cannot cast \(field.name) = \(JSONWriter.string(value).prefix(80)) to \(field.target.rawValue) (set \"on_error\": \"null\" to keep such rows with null)")
-                } else {
-                    object[field.name] = .null
+                guard let column = table.columns.firstIndex(of: field.name) else { continue }
+                for row in 0..<table.count {
+                    let value = table.value(of: table[row, column])
+                    let result = try converted(value, field)
+                    if result != value { table.set(result, row: row, column: column) }
                 }
             }
-            return .object(object)
+            return .table(table)
         }
+    }
+
+    /// `value` cast for `field`; null stays null.
+    private func converted(_ value: JSONValue, _ field: (name: String, target: Target)) throws -> JSONValue {
+        guard value != .null else { return .null }
+        if let converted = Self.convert(value, to: field.target) { return converted }
+        guard failOnError else { return .null }
+        throw TransformFailed(step: "cast", message: "cannot cast \(field.name) = \(JSONWriter.string(value).prefix(80)) to \(field.target.rawValue) (set \"on_error\": \"null\" to keep such rows with null)")
     }
 
     /// The cast fields are read even when no later step reads them: a failed cast fails the run.

@@ -74,10 +74,13 @@ struct PipelineSpecTests {
 }
 
 struct TransformTests {
-    func run(_ step: String, _ rows: [String]) throws -> [String] {
-        let text = #"{"version": 1, "name": "t", "extract": {"type": "jsonl", "path": "i"}, "transform": [\#(step)], "load": {"type": "jsonl", "path": "o"}}"#
+    /// The rows after `steps`, one after the other (not fused).
+    func run(_ steps: String, _ rows: [String]) throws -> [String] {
+        let text = #"{"version": 1, "name": "t", "extract": {"type": "jsonl", "path": "i"}, "transform": [\#(steps)], "load": {"type": "jsonl", "path": "o"}}"#
         let pipeline = try Pipeline.build(file: PipelineFile(path: "/p", text: text), registry: PipelineSpecTests.registry, environment: [:], redactor: Redactor())
-        return try pipeline.transforms[0].apply(rows.map { try JSONParser.parse($0) }).map(JSONWriter.string)
+        var output = Rows.values(try rows.map { try JSONParser.parse($0) })
+        for step in pipeline.transforms { output = try step.apply(output) }
+        return output.values.map(JSONWriter.string)
     }
 
     @Test func explodeKeepsParentFieldsAndDropsEmptyArrays() throws {
@@ -106,6 +109,22 @@ struct TransformTests {
         #expect(try run(#"{"type": "cast", "fields": {"q": "int"}, "on_error": "null"}"#, [#"{"q":"x"}"#]) == [#"{"q":null}"#])
         #expect {
             try run(#"{"type": "cast", "fields": {"q": "int"}}"#, [#"{"q":"x"}"#])
+        } throws: { error in
+            String(describing: error).contains("cannot cast q = \"x\" to int")
+        }
+    }
+
+    /// After a `select`, rows are a table: filter and cast work on its cells.
+    @Test func filterAndCastWorkOnTheTableASelectMakes() throws {
+        let select = #"{"type": "select", "fields": {"q": "q", "t": "t", "n": "n"}}"#
+        let rows = [#"{"q":"12","t":"ä\u0000b","n":{"x":[1]}}"#, #"{"q":"2","t":"kept"}"#, #"{"q":"x","t":""}"#, #"{"t":"no q"}"#]
+        #expect(try run(select + #", {"type": "filter", "field": "q", "op": "exists"}, {"type": "cast", "fields": {"q": "int", "t": "string"}, "on_error": "null"}"#, rows)
+            == [#"{"q":12,"t":"ä\u0000b","n":{"x":[1]}}"#, #"{"q":2,"t":"kept","n":null}"#, #"{"q":null,"t":"","n":null}"#])
+        #expect(try run(select + #", {"type": "filter", "field": "n.x", "op": "exists"}"#, rows) == [#"{"q":"12","t":"ä\u0000b","n":{"x":[1]}}"#])
+        #expect(try run(select + #", {"type": "filter", "field": "t", "op": "ge", "value": "kept"}"#, rows)
+            == [#"{"q":"12","t":"ä\u0000b","n":{"x":[1]}}"#, #"{"q":"2","t":"kept","n":null}"#, #"{"q":null,"t":"no q","n":null}"#])
+        #expect {
+            try run(select + #", {"type": "cast", "fields": {"q": "int"}}"#, rows)
         } throws: { error in
             String(describing: error).contains("cannot cast q = \"x\" to int")
         }

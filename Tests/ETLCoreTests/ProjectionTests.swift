@@ -58,15 +58,15 @@ struct FieldSelectionTests {
                 let steps = try pipeline(#"{"type": "explode", "field": "\#(field)", "as": "\#(alias)"}, {"type": "select", "fields": \#(select)}"#).transforms
                 let fused = fusingAdjacent(steps)
                 #expect(fused.count == 1 && fused[0] is ExplodeSelect)
-                let apart = try steps[1].apply(try steps[0].apply(rows))
-                #expect(try fused[0].apply(rows) == apart, "explode \(field) as \(alias), select \(select)")
+                let apart = try steps[1].apply(try steps[0].apply(.values(rows)))
+                #expect(try fused[0].apply(.values(rows)) == apart, "explode \(field) as \(alias), select \(select)")
                 #expect(fused[0].fieldsRead(toProduce: .everything) == steps[0].fieldsRead(toProduce: steps[1].fieldsRead(toProduce: .everything)))
             }
         }
         // Errors are the explode's.
         let steps = fusingAdjacent(try pipeline(#"{"type": "explode", "field": "items"}, {"type": "select", "fields": {"a": "id"}}"#).transforms)
-        #expect(throws: (any Error).self) { try steps[0].apply([try JSONParser.parse(#"{"items":"no"}"#)]) }
-        #expect(throws: (any Error).self) { try steps[0].apply([.int(1)]) }
+        #expect(throws: (any Error).self) { try steps[0].apply(.values([try JSONParser.parse(#"{"items":"no"}"#)])) }
+        #expect(throws: (any Error).self) { try steps[0].apply(.values([.int(1)])) }
         // A select before an explode stays two steps.
         #expect(fusingAdjacent(try pipeline(#"{"type": "select", "fields": {"a": "id"}}, {"type": "explode", "field": "a"}"#).transforms).count == 2)
     }
@@ -208,7 +208,19 @@ struct SeededRandom: RandomNumberGenerator {
 }
 
 struct BatchHashTests {
-    func hash(_ rows: String...) -> String { BatchHash.of(rows.map { try! JSONParser.parse($0) }) }
+    func hash(_ rows: String...) -> String { BatchHash.of(.values(rows.map { try! JSONParser.parse($0) })) }
+
+    /// The same rows stored as a table, with the keys of the first row as columns.
+    func table(_ rows: String...) -> Rows {
+        let values = rows.map { try! JSONParser.parse($0) }
+        guard case .object(let first) = values.first else { return .values([]) }
+        var table = RowTable(columns: first.keys)
+        for case .object(let row) in values {
+            for key in first.keys { table.append(row[key]!) }
+            table.finishRow()
+        }
+        return .table(table)
+    }
 
     @Test func equalRowsHashEquallyAndTheFormIsPinned() {
         #expect(hash(#"{"a":1,"b":"x"}"#, "[]") == hash(#"{"a":1,"b":"x"}"#, "[]"))
@@ -217,6 +229,14 @@ struct BatchHashTests {
         // apart from this code, by a Python script writing the form `BatchHash` documents.
         #expect(hash(#"{"order_id":5007833767,"title":"茶杯 Tea Cup","quantity":3,"p":1.5,"n":null,"f":false,"l":[true]}"#)
             == "334478107389060039052bf9bab54a500fffd6308a298ed7430c78eb18b302bc")
+    }
+
+    @Test func aTableHashesAsTheSameRowsAsObjects() {
+        let rows = table(#"{"order_id":5007833767,"title":"茶杯 Tea Cup","quantity":3,"p":1.5,"n":null,"f":false,"l":[true]}"#)
+        #expect(BatchHash.of(rows) == "334478107389060039052bf9bab54a500fffd6308a298ed7430c78eb18b302bc")
+        let more = table(#"{"a":"","b":{"c":"d"}}"#, #"{"a":"\u0000é","b":[]}"#, #"{"a":"x","b":null}"#)
+        #expect(BatchHash.of(more) == BatchHash.of(.values(more.values)))
+        #expect(BatchHash.of(more) != BatchHash.of(table(#"{"a":"","b":{"c":"d"}}"#, #"{"a":"\u0000é","b":[]}"#)))
     }
 
     @Test func theFormIsPrefixFree() {
@@ -229,7 +249,7 @@ struct BatchHashTests {
 
     @Test func bigBatchesHashAcrossChunks() {
         let rows = (0..<5_000).map { JSONValue.object(JSONObject([("i", .int(Int64($0))), ("t", .string(String(repeating: "x", count: $0 % 50)))])) }
-        #expect(BatchHash.of(rows) != BatchHash.of(Array(rows.dropLast())))
-        #expect(BatchHash.of(rows) == BatchHash.of(rows.map { $0 }))
+        #expect(BatchHash.of(.values(rows)) != BatchHash.of(.values(Array(rows.dropLast()))))
+        #expect(BatchHash.of(.values(rows)) == BatchHash.of(.values(rows.map { $0 })))
     }
 }

@@ -6,15 +6,27 @@
 /// strings as a 4-byte length and their UTF-8; arrays and objects as a 4-byte count and their
 /// elements (object keys as strings, in row order).
 enum BatchHash {
-    static func of(_ rows: [JSONValue]) -> String {
+    /// A table hashes as the same rows written as objects would: how rows are stored does not
+    /// change a batch's hash.
+    static func of(_ rows: Rows) -> String {
         var hasher = SHA256()
         var bytes: [UInt8] = []
         bytes.reserveCapacity(chunkSize + 1024)
-        for row in rows {
-            append(row, to: &bytes)
-            if bytes.count >= chunkSize {
-                hasher.update(bytes)
-                bytes.removeAll(keepingCapacity: true)
+        switch rows {
+        case .values(let values):
+            for row in values {
+                append(row, to: &bytes)
+                feed(&bytes, to: &hasher)
+            }
+        case .table(let table):
+            for row in 0..<table.count {
+                bytes.append(7)
+                append(UInt32(table.columns.count), to: &bytes)
+                for (column, name) in table.columns.enumerated() {
+                    append(name, to: &bytes)
+                    append(table[row, column], of: table, to: &bytes)
+                }
+                feed(&bytes, to: &hasher)
             }
         }
         hasher.update(bytes)
@@ -23,6 +35,12 @@ enum BatchHash {
 
     /// Bytes gathered before they are fed to the hasher.
     private static let chunkSize = 1 << 16
+
+    private static func feed(_ bytes: inout [UInt8], to hasher: inout SHA256) {
+        guard bytes.count >= chunkSize else { return }
+        hasher.update(bytes)
+        bytes.removeAll(keepingCapacity: true)
+    }
 
     private static func append(_ value: JSONValue, to bytes: inout [UInt8]) {
         switch value {
@@ -48,6 +66,17 @@ enum BatchHash {
                 append(field.key, to: &bytes)
                 append(field.value, to: &bytes)
             }
+        }
+    }
+
+    private static func append(_ cell: RowTable.Cell, of table: RowTable, to bytes: inout [UInt8]) {
+        switch cell {
+        case .string(let offset, let count):
+            bytes.append(5)
+            append(count, to: &bytes)
+            bytes.append(contentsOf: table.text[offset..<offset + Int(count)])
+        case .null, .bool, .int, .double, .nested:
+            append(table.value(of: cell), to: &bytes)
         }
     }
 

@@ -4,7 +4,7 @@ struct PreparedBatch: Sendable {
     /// The source's cursor after the batch.
     let cursor: JSONValue
     let records: Int
-    let rows: [JSONValue]
+    let rows: Rows
     let hash: String
 }
 
@@ -54,7 +54,7 @@ final class BatchPreparer: @unchecked Sendable {
                 throw Failed(stage: .extract, underlying: error)
             }
             do {
-                var rows = source.records
+                var rows = Rows.values(source.records)
                 for transform in transforms { rows = try transform.apply(rows) }
                 return PreparedBatch(cursor: source.cursor, records: source.records.count, rows: rows, hash: BatchHash.of(rows))
             } catch {

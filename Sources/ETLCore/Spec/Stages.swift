@@ -50,7 +50,7 @@ public protocol SourceReader: AnyObject {
 
 /// A transform step: rows in, rows out, one batch at a time, no state across batches.
 public protocol Transform: Sendable {
-    func apply(_ rows: [JSONValue]) throws -> [JSONValue]
+    func apply(_ rows: Rows) throws -> Rows
     /// What this step reads of its input rows when the steps after it read `output` of its output
     /// rows. Must cover everything that can change the output or fail the step; `.everything`
     /// (the default) is always safe.
@@ -82,9 +82,9 @@ func fusingAdjacent(_ steps: [any Transform]) -> [any Transform] {
 public struct LoadBatch: Sendable {
     public let sequence: Int
     public let hash: String
-    public let rows: [JSONValue]
+    public let rows: Rows
 
-    public init(sequence: Int, hash: String, rows: [JSONValue]) {
+    public init(sequence: Int, hash: String, rows: Rows) {
         self.sequence = sequence
         self.hash = hash
         self.rows = rows
