@@ -37,7 +37,7 @@ struct Explode: Transform {
         var output: [JSONValue] = []
         output.reserveCapacity(rows.count * 3)
         for row in rows.values {
-            guard let elements = try elements(of: row), case .object(var parent) = row else { continue }
+            guard let elements = try Flattening.elements(of: row, at: field), case .object(var parent) = row else { continue }
             if field.keys.count == 1 { parent[field.keys[0]] = nil }
             for element in elements {
                 var child = parent
@@ -58,69 +58,27 @@ struct Explode: Transform {
     func fused(with next: any Transform) -> (any Transform)? {
         (next as? Select).map { ExplodeSelect(explode: self, select: $0) }
     }
-
-    /// The elements to explode a row into; `nil` for a row without the array.
-    func elements(of row: JSONValue) throws -> [JSONValue]? {
-        guard case .object = row else { throw TransformFailed(step: "explode", message: "row is a \(row.kindName), not an object") }
-        switch row[path: field] {
-        case .array(let array)?: return array
-        case nil, .null?: return nil
-        case let other?: throw TransformFailed(step: "explode", message: "field \(field) is a \(other.kindName), expected an array")
-        }
-    }
 }
 
 /// `explode` then `select` in one pass, with the same rows: each selected field is read from the
-/// element or from the parent row directly, without building the exploded row in between (two
-/// allocations and a copy of the parent per row fewer).
+/// element or from the parent row directly, without building the exploded rows (`Flattening`). As
+/// the first step, it runs inside a source that can decode records straight into its rows.
 struct ExplodeSelect: Transform {
-    /// Where a selected field's value comes from.
-    enum Origin {
-        /// The element, or a path below it (`line_item.title`).
-        case element(below: FieldPath?)
-        /// The parent row (`id`).
-        case parent(FieldPath)
-        /// The exploded array itself, which explode removes from the parent: always null.
-        case removed
-    }
-
     let explode: Explode
     let select: Select
-    let origins: [(name: String, origin: Origin)]
+    let plan: Flattening
 
     init(explode: Explode, select: Select) {
         self.explode = explode
         self.select = select
-        origins = select.fields.map { field in
-            let first = field.source.keys[0]
-            if first == explode.alias { return (field.name, .element(below: field.source.droppingFirst())) }
-            if explode.field.keys.count == 1, first == explode.field.keys[0] { return (field.name, .removed) }
-            return (field.name, .parent(field.source))
-        }
+        plan = Flattening(array: explode.field, alias: explode.alias, select: select.fields,
+                                fieldsRead: explode.fieldsRead(toProduce: select.fieldsRead(toProduce: .everything)))
     }
 
+    var flattening: Flattening? { plan }
+
     func apply(_ rows: Rows) throws -> Rows {
-        let records = rows.values
-        var output = RowTable(columns: origins.map(\.name), reservingRows: records.count * 3)
-        var fromParent = [JSONValue](repeating: .null, count: origins.count)
-        for row in records {
-            guard let elements = try explode.elements(of: row) else { continue }
-            for (index, field) in origins.enumerated() {
-                if case .parent(let path) = field.origin { fromParent[index] = row[path: path] ?? .null }
-            }
-            for element in elements {
-                for (index, field) in origins.enumerated() {
-                    switch field.origin {
-                    case .element(let below?): output.append(element[path: below] ?? .null)
-                    case .element(nil): output.append(element)
-                    case .parent: output.append(fromParent[index])
-                    case .removed: output.append(.null)
-                    }
-                }
-                output.finishRow()
-            }
-        }
-        return .table(output)
+        .table(try plan.rows(from: rows.values))
     }
 
     func fieldsRead(toProduce output: FieldSelection) -> FieldSelection {
@@ -274,7 +232,7 @@ struct Cast: Transform {
                 for row in 0..<table.count {
                     let value = table.value(of: table[row, column])
                     let result = try converted(value, field)
-                    if result != value { table.set(result, row: row, column: column) }
+                    if result != value { table.set(table.cell(for: result), row: row, column: column) }
                 }
             }
             return .table(table)

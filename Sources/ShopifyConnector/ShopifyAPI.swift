@@ -52,15 +52,21 @@ actor ShopifyAPI {
         return page
     }
 
-    /// Downloads a page again, at the same address and size, until its body decodes: for a page
-    /// whose first body did not. Later pages were already requested from this page's end.
-    func ordersPage(again page: OrdersPage, reading fields: FieldSelection) async throws -> [JSONValue] {
+    /// Downloads a page again, at the same address and size, until its body is JSON: for a page
+    /// whose first body was not. Later pages were already requested from this page's end.
+    func ordersPage(again page: OrdersPage, decoding: OrdersDecoding) async throws -> DecodedPage {
         logger.warning("a page of orders was not valid JSON; fetching it again")
-        let orders = try await get(URLComponents(string: page.url)!, adaptsPageSize: false) { response, url throws(JSONParser.Error) in
-            try OrdersPage(url: url, body: response.body, nextLink: nil).orders(reading: fields)
+        let result = try await get(URLComponents(string: page.url)!, adaptsPageSize: false) { response, url throws(JSONParser.Error) -> Result<DecodedPage?, any Error> in
+            do {
+                return .success(try OrdersPage(url: url, body: response.body, nextLink: nil).decode(decoding))
+            } catch let error as JSONParser.Error {
+                throw error
+            } catch {
+                return .failure(error)
+            }
         }
-        guard let orders else { throw page.notAnOrdersPage }
-        return orders
+        guard let decoded = try result.get() else { throw page.notAnOrdersPage }
+        return decoded
     }
 
     private func url(for path: String, query: [(String, String)]) -> URLComponents {
@@ -198,8 +204,7 @@ enum PageRequest: Sendable {
 
 /// A page of orders as downloaded, not yet decoded.
 struct OrdersPage: Sendable {
-    static let idsOnly = FieldSelection.keys(["id": .everything])
-    private static let idPath = FieldPath("id")!
+    static let idsOnly = OrdersDecoding.fields(.keys(["id": .everything]))
 
     /// The URL the page came from, with the `limit` it was requested with.
     let url: String
@@ -207,11 +212,33 @@ struct OrdersPage: Sendable {
     /// The `rel="next"` URL of the page's `Link` header, if it had one.
     let nextLink: String?
 
-    /// The page's orders, with `fields` of each; `nil` when the body is JSON without an `orders`
-    /// array. Throws when the body is not JSON.
-    func orders(reading fields: FieldSelection) throws(JSONParser.Error) -> [JSONValue]? {
-        guard case .array(let orders)? = try JSONParser.parse(body, reading: .keys(["orders": fields]))[path: FieldPath("orders")!] else { return nil }
-        return orders
+    /// The page's orders as `decoding` says; `nil` when the body is JSON without an `orders`
+    /// array. Throws `JSONParser.Error` when the body is not JSON.
+    func decode(_ decoding: OrdersDecoding) throws -> DecodedPage? {
+        switch decoding {
+        case .fields(let fields):
+            guard case .array(let orders)? = try JSONParser.parse(body, reading: .keys(["orders": fields]))[path: FieldPath("orders")!] else { return nil }
+            return DecodedPage(rows: .values(orders), ids: try orders.map { order in
+                guard case .int(let id)? = order[path: Self.idPath] else { throw Self.noID(JSONWriter.string(order)) }
+                return id
+            })
+        case .flattening(let flattening):
+            var table = RowTable(columns: flattening.columns.map(\.name))
+            let kept = try body.withUnsafeBufferPointer { body in
+                try JSONParser.flatten(body, recordsAt: "orders", flattening, into: &table, keeping: "id")
+            }
+            guard let kept else { return nil }
+            return DecodedPage(rows: .table(table), ids: try kept.map { id in
+                guard case .int(let id) = id else { throw Self.noID("an id of \(JSONWriter.string(id))") }
+                return id
+            })
+        }
+    }
+
+    private static let idPath = FieldPath("id")!
+
+    private static func noID(_ order: String) -> ETLError {
+        ETLError(.stageFailed, "shopify.orders: an order without an integer id: \(order.prefix(200))")
     }
 
     var notAnOrdersPage: ETLError {
@@ -219,21 +246,27 @@ struct OrdersPage: Sendable {
     }
 
     /// The page's orders; a body that is not JSON (cut short, say) is fetched again.
-    func orders(reading fields: FieldSelection, refetchingWith api: ShopifyAPI) async throws -> [JSONValue] {
-        let decoded: [JSONValue]?
+    func decode(_ decoding: OrdersDecoding, refetchingWith api: ShopifyAPI) async throws -> DecodedPage {
+        let decoded: DecodedPage?
         do {
-            decoded = try orders(reading: fields)
-        } catch {
-            return try await api.ordersPage(again: self, reading: fields)
+            decoded = try decode(decoding)
+        } catch is JSONParser.Error {
+            return try await api.ordersPage(again: self, decoding: decoding)
         }
         guard let decoded else { throw notAnOrdersPage }
         return decoded
     }
+}
 
-    static func id(of order: JSONValue) throws -> Int64 {
-        guard case .int(let id)? = order[path: idPath] else {
-            throw ETLError(.stageFailed, "shopify.orders: an order without an integer id: \(JSONWriter.string(order).prefix(200))")
-        }
-        return id
-    }
+/// What the reader makes of a page: orders with the fields the pipeline reads, or straight the
+/// rows of the pipeline's first step, a flattening.
+enum OrdersDecoding: Sendable {
+    case fields(FieldSelection)
+    case flattening(Flattening)
+}
+
+/// A page's orders as rows, with their ids in page order.
+struct DecodedPage: Sendable {
+    let rows: Rows
+    let ids: [Int64]
 }

@@ -52,6 +52,15 @@ public struct ShopifyOrdersSource: Source {
     }
 
     public func openReader(after cursor: JSONValue?, fields: FieldSelection, context: StageContext) async throws -> any SourceReader {
+        try await openReader(after: cursor, decoding: .fields(fields.union(.keys(["id": .everything]))), context: context)
+    }
+
+    /// Orders are decoded straight into the flattening's rows.
+    public func openReader(after cursor: JSONValue?, flattening: Flattening, context: StageContext) async throws -> (any SourceReader)? {
+        try await openReader(after: cursor, decoding: .flattening(flattening), context: context)
+    }
+
+    private func openReader(after cursor: JSONValue?, decoding: OrdersDecoding, context: StageContext) async throws -> any SourceReader {
         var sinceID: Int64 = 0
         if let cursor {
             guard case .int(let saved)? = cursor[path: FieldPath("since_id")!] else {
@@ -61,7 +70,7 @@ public struct ShopifyOrdersSource: Source {
         }
         let api = ShopifyAPI(source: self, logger: context.logger)
         let total = try await api.orderCount()
-        return ShopifyOrdersReader(api: api, sinceID: sinceID, pagesPerBatch: pagesPerBatch, fields: fields, expectedTotal: total)
+        return ShopifyOrdersReader(api: api, sinceID: sinceID, pagesPerBatch: pagesPerBatch, decoding: decoding, expectedTotal: total)
     }
 }
 
@@ -81,7 +90,7 @@ final class ShopifyOrdersReader: SourceReader {
     /// body is freed once both are done.
     private struct PendingPage {
         let next: Task<PageRequest?, any Error>
-        let orders: Task<[JSONValue]?, any Error>
+        let orders: Task<DecodedPage?, any Error>
 
         func cancel() {
             next.cancel()
@@ -92,8 +101,8 @@ final class ShopifyOrdersReader: SourceReader {
     private let api: ShopifyAPI
     private let firstSinceID: Int64
     private let pagesPerBatch: Int
-    /// What is decoded of each order: what the pipeline reads, and the id, which cursors are made of.
-    private let fields: FieldSelection
+    /// What is made of each page's orders; their ids are always read, for cursors.
+    private let decoding: OrdersDecoding
     private var ahead: [PendingPage] = []
     /// The request for the page after the last one requested; `nil` before the first.
     private var tail: Task<PageRequest?, any Error>?
@@ -104,12 +113,12 @@ final class ShopifyOrdersReader: SourceReader {
     private let abandoned = StopSignal()
     let expectedTotal: Int?
 
-    init(api: ShopifyAPI, sinceID: Int64, pagesPerBatch: Int, fields: FieldSelection, expectedTotal: Int?) {
+    init(api: ShopifyAPI, sinceID: Int64, pagesPerBatch: Int, decoding: OrdersDecoding, expectedTotal: Int?) {
         self.api = api
         firstSinceID = sinceID
         lastID = sinceID
         self.pagesPerBatch = pagesPerBatch
-        self.fields = fields.union(OrdersPage.idsOnly)
+        self.decoding = decoding
         self.expectedTotal = expectedTotal
     }
 
@@ -119,30 +128,31 @@ final class ShopifyOrdersReader: SourceReader {
     }
 
     func next() async throws -> SourceBatch? {
-        var orders: [JSONValue] = []
+        var pages: [Rows] = []
+        var records = 0
         for _ in 0..<pagesPerBatch where !finished {
             requestPagesAhead()
-            guard let page = try await ahead.removeFirst().orders.value, !page.isEmpty else {
+            guard let page = try await ahead.removeFirst().orders.value, !page.ids.isEmpty else {
                 finished = true
                 break
             }
             // Ids must ascend across pages: followed links that went anywhere else would load
             // orders twice or skip some.
-            for order in page {
-                let id = try OrdersPage.id(of: order)
+            for id in page.ids {
                 guard id > lastID else {
                     throw ETLError(.stageFailed, "shopify.orders: order \(id) came after order \(lastID), but pages must be in ascending id order; nothing of this batch was loaded, resume to continue from the last checkpoint")
                 }
                 lastID = id
             }
-            orders += page
+            records += page.ids.count
+            pages.append(page.rows)
         }
-        guard !orders.isEmpty else {
+        guard !pages.isEmpty else {
             for page in ahead { page.cancel() }
             ahead = []
             return nil
         }
-        return SourceBatch(records: orders, cursor: .object(JSONObject([("since_id", .int(lastID))])))
+        return SourceBatch(rows: Rows(concatenating: pages), records: records, cursor: .object(JSONObject([("since_id", .int(lastID))])))
     }
 
     /// Keeps a batch and a quarter of pages requested (at least one page more than a batch). The
@@ -163,12 +173,11 @@ final class ShopifyOrdersReader: SourceReader {
             let next = Task(priority: .high) { [api] () -> PageRequest? in
                 guard let page = try await download.value else { return nil }
                 if let link = page.nextLink { return .link(link) }
-                let orders = try await page.orders(reading: OrdersPage.idsOnly, refetchingWith: api)
-                return try orders.last.map { .after(sinceID: try OrdersPage.id(of: $0)) }
+                return try await page.decode(OrdersPage.idsOnly, refetchingWith: api).ids.last.map { .after(sinceID: $0) }
             }
-            let orders = Task(priority: .high) { [api, fields] () -> [JSONValue]? in
+            let orders = Task(priority: .high) { [api, decoding] () -> DecodedPage? in
                 guard let page = try await download.value else { return nil }
-                return try await page.orders(reading: fields, refetchingWith: api)
+                return try await page.decode(decoding, refetchingWith: api)
             }
             ahead.append(PendingPage(next: next, orders: orders))
             tail = next

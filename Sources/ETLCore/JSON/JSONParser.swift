@@ -38,22 +38,22 @@ public struct JSONParser {
         return value
     }
 
-    private static let maximumDepth = 512
+    static let maximumDepth = 512
 
-    private let buffer: UnsafeBufferPointer<UInt8>
-    private var position = 0
+    let buffer: UnsafeBufferPointer<UInt8>
+    var position = 0
 
-    private init(buffer: UnsafeBufferPointer<UInt8>) {
+    init(buffer: UnsafeBufferPointer<UInt8>) {
         self.buffer = buffer
     }
 
-    private func error(_ message: String) -> Error {
+    func error(_ message: String) -> Error {
         Error(message: message, offset: position)
     }
 
-    private var current: UInt8? { position < buffer.count ? buffer[position] : nil }
+    var current: UInt8? { position < buffer.count ? buffer[position] : nil }
 
-    private mutating func skipWhitespace() {
+    mutating func skipWhitespace() {
         while position < buffer.count {
             switch buffer[position] {
             case 0x20, 0x0A, 0x0D, 0x09: position += 1
@@ -63,7 +63,7 @@ public struct JSONParser {
     }
 
     /// `projection` is `nil` when the whole value is read.
-    private mutating func parseValue(depth: Int, projection: Projection? = nil) throws(Error) -> JSONValue {
+    mutating func parseValue(depth: Int, projection: Projection? = nil) throws(Error) -> JSONValue {
         guard depth < Self.maximumDepth else { throw error("nesting deeper than \(Self.maximumDepth)") }
         guard let byte = current else { throw error("unexpected end of input") }
         switch byte {
@@ -163,7 +163,7 @@ public struct JSONParser {
     }
 
     /// Moves past one value, checking its structure without building it.
-    private mutating func skipValue(depth: Int) throws(Error) {
+    mutating func skipValue(depth: Int) throws(Error) {
         guard depth < Self.maximumDepth else { throw error("nesting deeper than \(Self.maximumDepth)") }
         guard let byte = current else { throw error("unexpected end of input") }
         switch byte {
@@ -213,7 +213,7 @@ public struct JSONParser {
 
     /// Moves past a string (at its opening quote) without decoding it; whether it has escapes.
     @discardableResult
-    private mutating func skipString() throws(Error) -> Bool {
+    mutating func skipString() throws(Error) -> Bool {
         position += 1
         var hasEscapes = false
         while true {
@@ -270,7 +270,7 @@ public struct JSONParser {
         }
     }
 
-    private mutating func parseString() throws(Error) -> String {
+    mutating func parseString() throws(Error) -> String {
         position += 1
         let start = position
         // Fast path: no escapes.
@@ -308,7 +308,7 @@ public struct JSONParser {
 
     /// Strings must be valid UTF-8: a source that hands us anything else is reported, not repaired.
     /// ASCII, most keys and values, is valid as it is and skips the (generic, slower) validation.
-    private func makeString(_ bytes: UnsafeBufferPointer<UInt8>) throws(Error) -> String {
+    func makeString(_ bytes: UnsafeBufferPointer<UInt8>) throws(Error) -> String {
         if bytes.allSatisfy({ $0 < 0x80 }) { return String(decoding: bytes, as: UTF8.self) }
         guard let string = String(validating: bytes, as: UTF8.self) else {
             throw error("string is not valid UTF-8")
@@ -422,7 +422,7 @@ public struct JSONParser {
 }
 
 /// A `FieldSelection` prepared for matching the raw bytes of object keys.
-private final class Projection {
+final class Projection {
     let keys: [String]
     /// Per key: its length and its first (up to) eight bytes, compared before the whole key.
     private let lengths: [Int]

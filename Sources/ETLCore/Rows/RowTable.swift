@@ -32,32 +32,64 @@ public struct RowTable: Sendable {
     // MARK: Building, one cell at a time in column order, then `finishRow`
 
     public mutating func append(_ value: JSONValue) {
-        switch value {
-        case .null: cells.append(.null)
-        case .bool(let bool): cells.append(.bool(bool))
-        case .int(let int): cells.append(.int(int))
-        case .double(let double): cells.append(.double(double))
-        case .string(let string):
-            let offset = text.count
-            text.append(contentsOf: string.utf8)
-            cells.append(.string(offset: offset, count: Self.stringLength(text.count - offset)))
-        case .array, .object:
-            cells.append(.nested(nested.count))
-            nested.append(value)
-        }
+        append(cell(for: value))
     }
 
-    /// Appends a string cell from its UTF-8 bytes, which must be valid UTF-8.
-    public mutating func appendString(utf8 bytes: UnsafeRawBufferPointer) {
-        let offset = text.count
-        text.append(contentsOf: bytes)
-        cells.append(.string(offset: offset, count: Self.stringLength(bytes.count)))
+    /// Appends a cell made by this table (`cell(for:)`, `stringCell(utf8:)`).
+    public mutating func append(_ cell: Cell) {
+        cells.append(cell)
     }
 
     /// Ends a row; every column must have had its cell.
     public mutating func finishRow() {
         count += 1
         precondition(cells.count == count * columns.count, "a row of \(columns.count) columns got \(cells.count - (count - 1) * columns.count) cells")
+    }
+
+    /// A cell holding `value`, its bytes or value stored in this table, for appending (once or
+    /// more) or for `set`.
+    public mutating func cell(for value: JSONValue) -> Cell {
+        switch value {
+        case .null: return .null
+        case .bool(let bool): return .bool(bool)
+        case .int(let int): return .int(int)
+        case .double(let double): return .double(double)
+        case .string(let string):
+            let offset = text.count
+            text.append(contentsOf: string.utf8)
+            return .string(offset: offset, count: Self.stringLength(text.count - offset))
+        case .array, .object:
+            nested.append(value)
+            return .nested(nested.count - 1)
+        }
+    }
+
+    /// A string cell from its UTF-8 bytes, which must be valid UTF-8.
+    public mutating func stringCell(utf8 bytes: UnsafeRawBufferPointer) -> Cell {
+        let offset = text.count
+        text.append(contentsOf: bytes)
+        return .string(offset: offset, count: Self.stringLength(bytes.count))
+    }
+
+    /// The rows of `tables`, which have `columns`, one after the other.
+    public init(columns: [String], concatenating tables: [RowTable]) {
+        self.columns = columns
+        cells.reserveCapacity(tables.reduce(0) { $0 + $1.cells.count })
+        text.reserveCapacity(tables.reduce(0) { $0 + $1.text.count })
+        for table in tables {
+            precondition(table.columns == columns, "concatenating a table of other columns")
+            let textBase = text.count, nestedBase = nested.count
+            for cell in table.cells {
+                switch cell {
+                case .string(let offset, let count): cells.append(.string(offset: offset + textBase, count: count))
+                case .nested(let index): cells.append(.nested(index + nestedBase))
+                case .null, .bool, .int, .double: cells.append(cell)
+                }
+            }
+            text += table.text
+            nested += table.nested
+            count += table.count
+        }
     }
 
     private static func stringLength(_ count: Int) -> UInt32 {
@@ -102,12 +134,9 @@ public struct RowTable: Sendable {
 
     // MARK: Changing
 
-    /// Replaces a cell. A replaced string's bytes stay in `text`, unused.
-    public mutating func set(_ value: JSONValue, row: Int, column: Int) {
-        let last = cells.count
-        append(value)
-        cells.swapAt(row * columns.count + column, last)
-        cells.removeLast()
+    /// Replaces a cell with one made by this table. A replaced string's bytes stay in `text`, unused.
+    public mutating func set(_ cell: Cell, row: Int, column: Int) {
+        cells[row * columns.count + column] = cell
     }
 
     /// The rows for which `isIncluded(row)` holds.

@@ -13,6 +13,17 @@ public enum Rows: Sendable {
 
     public var isEmpty: Bool { count == 0 }
 
+    /// The rows of `parts` one after the other: a table when all are tables of the same columns.
+    public init(concatenating parts: [Rows]) {
+        var tables: [RowTable] = []
+        for case .table(let table) in parts where table.columns == tables.first?.columns ?? table.columns { tables.append(table) }
+        if let first = tables.first, tables.count == parts.count {
+            self = .table(RowTable(columns: first.columns, concatenating: tables))
+        } else {
+            self = .values(parts.flatMap(\.values))
+        }
+    }
+
     /// Every row as a value; a table's rows become objects keyed by its columns.
     public var values: [JSONValue] {
         switch self {

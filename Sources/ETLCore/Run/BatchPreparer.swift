@@ -54,9 +54,9 @@ final class BatchPreparer: @unchecked Sendable {
                 throw Failed(stage: .extract, underlying: error)
             }
             do {
-                var rows = Rows.values(source.records)
+                var rows = source.rows
                 for transform in transforms { rows = try transform.apply(rows) }
-                return PreparedBatch(cursor: source.cursor, records: source.records.count, rows: rows, hash: BatchHash.of(rows))
+                return PreparedBatch(cursor: source.cursor, records: source.records, rows: rows, hash: BatchHash.of(rows))
             } catch {
                 throw Failed(stage: .transform, underlying: error)
             }

@@ -127,6 +127,17 @@ public struct Runner: Sendable {
         }
     }
 
+    /// The source's reader and the steps left for the runner: a first step that is a flattening
+    /// goes to a source that can apply it while decoding.
+    private func openReader(_ pipeline: Pipeline, after cursor: JSONValue?, context: StageContext) async throws -> (any SourceReader, [any Transform]) {
+        let steps = fusingAdjacent(pipeline.transforms)
+        if let flattening = steps.first?.flattening,
+           let reader = try await pipeline.source.openReader(after: cursor, flattening: flattening, context: context) {
+            return (reader, Array(steps.dropFirst()))
+        }
+        return (try await pipeline.source.openReader(after: cursor, fields: pipeline.sourceFields, context: context), steps)
+    }
+
     private func drive(_ pipeline: Pipeline, run initial: RunRecord, context: StageContext, stage: inout Stage) async throws -> RunRecord {
         var run = initial
         let logger = context.logger
@@ -151,9 +162,9 @@ public struct Runner: Sendable {
                                "the staging data of run \(run.id) lacks or differs in batches the checkpoint says were loaded (\(error.missingSequences.prefix(5).map(String.init).joined(separator: ", "))); discard the run and start over with `etl run \(pipeline.file.path) --restart`")
             }
             stage = .extract
-            let reader = try await pipeline.source.openReader(after: run.cursorValue, fields: pipeline.sourceFields, context: context)
+            let (reader, transforms) = try await openReader(pipeline, after: run.cursorValue, context: context)
             expectedTotal = reader.expectedTotal
-            batches = BatchPreparer(reader: reader, transforms: fusingAdjacent(pipeline.transforms))
+            batches = BatchPreparer(reader: reader, transforms: transforms)
             try store.setExpectedTotal(runID: run.id, expectedTotal)
         }
 

@@ -21,13 +21,21 @@ public struct StageContext: Sendable {
     }
 }
 
-/// A batch of records from a source, with the cursor that resumes right after it.
+/// A batch from a source: its records, or the rows a flattening reader made of them, with the
+/// cursor that resumes right after it.
 public struct SourceBatch: Sendable {
-    public let records: [JSONValue]
+    public let rows: Rows
+    /// How many source records the batch holds.
+    public let records: Int
     /// Opaque to the runner; stored with the batch's checkpoint and handed back on resume.
     public let cursor: JSONValue
 
     public init(records: [JSONValue], cursor: JSONValue) {
+        self.init(rows: .values(records), records: records.count, cursor: cursor)
+    }
+
+    public init(rows: Rows, records: Int, cursor: JSONValue) {
+        self.rows = rows
         self.records = records
         self.cursor = cursor
     }
@@ -39,6 +47,13 @@ public protocol Source: Sendable {
     /// Starts reading after `cursor`, or from the beginning when it is `nil`. Only `fields` of
     /// each record are read by the rest of the pipeline: a source may leave out the rest.
     func openReader(after cursor: JSONValue?, fields: FieldSelection, context: StageContext) async throws -> any SourceReader
+    /// A reader whose batches are `flattening`'s rows of the records, when the source can make
+    /// them while decoding (no record is built); `nil`, the default, when it cannot.
+    func openReader(after cursor: JSONValue?, flattening: Flattening, context: StageContext) async throws -> (any SourceReader)?
+}
+
+extension Source {
+    public func openReader(after cursor: JSONValue?, flattening: Flattening, context: StageContext) async throws -> (any SourceReader)? { nil }
 }
 
 public protocol SourceReader: AnyObject {
@@ -58,11 +73,15 @@ public protocol Transform: Sendable {
     /// One step doing this step and then `next`, with the same output, when that is cheaper (no
     /// intermediate rows); `nil`, the default, when not.
     func fused(with next: any Transform) -> (any Transform)?
+    /// The step as a flattening, which a source may apply while decoding when the step comes
+    /// first; `nil`, the default, for steps that are not one.
+    var flattening: Flattening? { get }
 }
 
 extension Transform {
     public func fieldsRead(toProduce output: FieldSelection) -> FieldSelection { .everything }
     public func fused(with next: any Transform) -> (any Transform)? { nil }
+    public var flattening: Flattening? { nil }
 }
 
 /// `steps` with each pair that can run as one step (`Transform.fused(with:)`) replaced by it.

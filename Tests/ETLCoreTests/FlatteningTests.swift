@@ -1,0 +1,147 @@
+@testable import ETLComponents
+@testable import ETLCore
+import Testing
+
+/// `JSONParser.flatten` must give what building the records and flattening them in memory gives.
+struct FlatteningTests {
+    /// The flattening of `explode` + `select` as the transforms make it.
+    static func flattening(_ array: String, as alias: String, _ select: [(String, String)]) -> Flattening {
+        let fields = select.map { #""\#($0.0)": "\#($0.1)""# }.joined(separator: ", ")
+        let steps = #"{"type": "explode", "field": "\#(array)", "as": "\#(alias)"}, {"type": "select", "fields": {\#(fields)}}"#
+        return fusingAdjacent(try! FieldSelectionTests().pipeline(steps).transforms)[0].flattening!
+    }
+
+    static let flattenings: [Flattening] = [
+        flattening("line_items", as: "line_item", [("order_id", "id"), ("line_item_id", "line_item.id"), ("title", "line_item.title"), ("quantity", "line_item.quantity")]),
+        flattening("line_items", as: "item", [("t", "item.title"), ("t2", "item.title"), ("deep", "item.a.b"), ("x", "x"), ("ax", "a.x"), ("gone", "line_items"), ("q", "item.quantity")]),
+        flattening("line_items", as: "item", [("whole", "item"), ("id", "id")]),
+        flattening("line_items", as: "line_items", [("i", "line_items.id"), ("t", "title")]),
+        flattening("a.b", as: "e", [("e", "e"), ("id", "id")]),
+        flattening("line_items", as: "i", [("x", "x")]),
+    ]
+
+    /// The reference: the page parsed whole, its records flattened in memory.
+    static func reference(_ page: [UInt8], _ flattening: Flattening) -> Result<(RowTable, [JSONValue])?, FailureKind> {
+        let value: JSONValue
+        do { value = try JSONParser.parse(page) } catch { return .failure(.notJSON) }
+        guard case .array(let records)? = value[path: FieldPath("orders")!] else { return .success(nil) }
+        do {
+            return .success((try flattening.rows(from: records), records.map { $0[path: FieldPath("id")!] ?? .null }))
+        } catch {
+            return .failure(.notFlattenable)
+        }
+    }
+
+    static func flattened(_ page: [UInt8], _ flattening: Flattening) -> Result<(RowTable, [JSONValue])?, FailureKind> {
+        var table = RowTable(columns: flattening.columns.map(\.name))
+        do {
+            let kept = try page.withUnsafeBufferPointer { try JSONParser.flatten($0, recordsAt: "orders", flattening, into: &table, keeping: "id") }
+            return .success(kept.map { (table, $0) })
+        } catch is JSONParser.Error {
+            return .failure(.notJSON)
+        } catch {
+            #expect(error is FlatteningFailed)
+            return .failure(.notFlattenable)
+        }
+    }
+
+    enum FailureKind: Error { case notJSON, notFlattenable }
+
+    static func expectSame(_ page: [UInt8], _ flattening: Flattening, sourceLocation: SourceLocation = #_sourceLocation) {
+        let expected = reference(page, flattening), actual = flattened(page, flattening)
+        let text = String(decoding: page, as: UTF8.self)
+        switch (expected, actual) {
+        case (.success(let a?), .success(let b?)):
+            #expect(a.0 == b.0, "rows of \(text)", sourceLocation: sourceLocation)
+            #expect(a.1 == b.1, "kept ids of \(text)", sourceLocation: sourceLocation)
+        case (.success(nil), .success(nil)): break
+        case (.failure(let a), .failure(let b)): #expect(a == b, "\(text)", sourceLocation: sourceLocation)
+        default: Issue.record("\(text): expected \(expected), got \(actual)", sourceLocation: sourceLocation)
+        }
+    }
+
+    @Test func fixedPagesGiveTheRowsOfFlatteningInMemory() {
+        let pages = [
+            #"{"orders":[{"id":1,"line_items":[{"id":10,"title":"Tee","quantity":2,"price":"1.00","a":{"b":[1]}},{"title":"t\"é\u0000","id":11}],"x":"late"},{"id":2}]}"#,
+            #"{"orders":[{"line_items":[{"id":3,"title":"before id"}],"id":5,"a":{"x":[true],"b":[{"q":1}]},"x":null}],"page":2}"#,
+            #"{"orders":[{"id":1,"line_items":[7,"s",null,[1],{}]},{"id":2,"line_items":null},{"id":3,"line_items":[]}]}"#,
+            #"{"orders":[]}"#, #"{"orders":{}}"#, #"{"errors":"Not Found"}"#, #"[]"#, #""orders""#,
+            #"{"orders":[{"id":1,"line_items":"no"}]}"#, #"{"orders":[1]}"#, #"{"orders":[{"id":"x","line_items":[{}]}]}"#,
+            #"{"orders":[{"id":1,"line_items":[{"title":"\ud83d\ude00 escaped","title2":"ünï"}]}]}"#,
+            #"{"orders":[1,{"id":1,"line_items":[{}]}],"trailing":tru}"#,
+            " { \"orders\" : [ { \"id\" : 1 , \"line_items\" : [ { \"title\" : \"spaced\" } ] } ] } ",
+        ]
+        for page in pages {
+            for flattening in Self.flattenings { Self.expectSame(Array(page.utf8), flattening) }
+        }
+    }
+
+    @Test func randomPagesGiveTheRowsOfFlatteningInMemory() {
+        var random = SeededRandom(seed: 1_121_2026)
+        for _ in 0..<300 {
+            let records = (0..<random.next(below: 5)).map { _ in Self.randomRecord(using: &random) }
+            let page = Array(JSONWriter.string(.object(JSONObject([("orders", .array(records))]))).utf8)
+            for flattening in Self.flattenings { Self.expectSame(page, flattening) }
+        }
+    }
+
+    @Test func everyTruncationOfAPageIsRejectedAsNotJSON() {
+        let page = Array(#"{"orders":[{"id":1,"line_items":[{"id":10,"title":"T\"ee","quantity":2,"tax":[{"r":0.5}]}]},{"id":2,"line_items":"bad"}]}"#.utf8)
+        for cut in 0..<page.count {
+            for flattening in Self.flattenings {
+                guard case .failure(.notJSON) = Self.flattened(Array(page[..<cut]), flattening) else {
+                    Issue.record("a page cut at \(cut) was not rejected as not JSON")
+                    return
+                }
+            }
+        }
+    }
+
+    @Test func invalidUTF8InAReadStringIsRejected() {
+        var page = Array(#"{"orders":[{"id":1,"line_items":[{"title":"ab"}]}]}"#.utf8)
+        page.insert(0xFF, at: page.firstIndex(of: UInt8(ascii: "b"))!)
+        #expect(throws: JSONParser.Error.self) {
+            var table = RowTable(columns: Self.flattenings[0].columns.map(\.name))
+            _ = try page.withUnsafeBufferPointer { try JSONParser.flatten($0, recordsAt: "orders", Self.flattenings[0], into: &table, keeping: "id") }
+        }
+    }
+
+    static func randomRecord(using random: inout SeededRandom) -> JSONValue {
+        if random.next(below: 10) == 0 { return ProjectedParsingTests.randomValue(depth: 2, using: &random) }
+        var record = JSONObject()
+        for key in ["x", "id", "line_items", "a", "title"].shuffled(using: &random) where random.next(below: 4) > 0 {
+            switch key {
+            case "line_items" where random.next(below: 8) > 0:
+                record.appendUnchecked(key, .array((0..<random.next(below: 4)).map { _ in
+                    guard random.next(below: 6) > 0 else { return ProjectedParsingTests.randomValue(depth: 3, using: &random) }
+                    var element = JSONObject()
+                    for key in ["id", "title", "quantity", "a", "price"].shuffled(using: &random) where random.next(below: 3) > 0 {
+                        element.appendUnchecked(key, ProjectedParsingTests.randomValue(depth: 3, using: &random))
+                    }
+                    return .object(element)
+                }))
+            case "id": record.appendUnchecked(key, random.next(below: 8) > 0 ? .int(Int64(random.next(below: 1_000_000))) : ProjectedParsingTests.randomValue(depth: 3, using: &random))
+            default: record.appendUnchecked(key, ProjectedParsingTests.randomValue(depth: 2, using: &random))
+            }
+        }
+        return .object(record)
+    }
+}
+
+struct RowTableTests {
+    @Test func cellsHoldValuesAndTablesConcatenateWithTheirStrings() {
+        var a = RowTable(columns: ["s", "n"])
+        a.append(JSONValue.string("é\u{0}x")); a.append(JSONValue.int(1)); a.finishRow()
+        var b = RowTable(columns: ["s", "n"])
+        b.append(JSONValue.string("second")); b.append(JSONValue.object(JSONObject([("k", .array([.null]))]))); b.finishRow()
+        b.append(JSONValue.null); b.append(JSONValue.double(2.5)); b.finishRow()
+        a = RowTable(columns: ["s", "n"], concatenating: [a, b])
+        #expect(a.count == 3)
+        #expect(Rows.table(a).values.map(JSONWriter.string) == [#"{"s":"é\u0000x","n":1}"#, #"{"s":"second","n":{"k":[null]}}"#, #"{"s":null,"n":2.5}"#])
+        let replacement = a.cell(for: .string("new"))
+        a.set(replacement, row: 0, column: 1)
+        #expect(a.value(of: a[0, 1]) == .string("new") && a.value(of: a[1, 0]) == .string("second"))
+        #expect(a.filter { $0 != 1 }.values == [a.values[0], a.values[2]])
+        #expect(a.value(at: FieldPath("n.k")!, row: 1) == .array([.null]) && a.value(at: FieldPath("z")!, row: 0) == nil)
+    }
+}
