@@ -23,6 +23,7 @@ extension JSONParser {
     }
 
     private mutating func flattenDocument(recordsKey: String, plan: FlatteningPlan, into table: inout RowTable) throws -> [JSONValue]? {
+        let envelope = Projection(.keys([recordsKey: .everything]))!
         var kept: [JSONValue]?
         var seenRecords = false
         skipWhitespace()
@@ -30,27 +31,16 @@ extension JSONParser {
             position += 1
             skipWhitespace()
             if current == UInt8(ascii: "}") { position += 1 } else {
-                while true {
+                repeat {
                     skipWhitespace()
-                    guard current == UInt8(ascii: "\"") else { throw error("expected a string key") }
-                    let key = try parseString()
-                    skipWhitespace()
-                    guard current == UInt8(ascii: ":") else { throw error("expected ':' after key") }
-                    position += 1
-                    skipWhitespace()
-                    if key == recordsKey {
-                        if seenRecords { throw error("duplicate key \"\(key)\"") }
+                    if try keyIndex(in: envelope) != nil {
+                        if seenRecords { throw error("duplicate key \"\(recordsKey)\"") }
                         seenRecords = true
                         kept = try flattenRecords(plan: plan, into: &table)
                     } else {
                         try skipValue(depth: 1)
                     }
-                    skipWhitespace()
-                    if current == UInt8(ascii: ",") { position += 1; continue }
-                    guard current == UInt8(ascii: "}") else { throw error("expected ',' or '}' in object") }
-                    position += 1
-                    break
-                }
+                } while try !endOfObject()
             }
         } else {
             try skipValue(depth: 0)
@@ -100,11 +90,11 @@ extension JSONParser {
         if current == UInt8(ascii: "}") {
             position += 1
         } else {
-            while true {
+            repeat {
                 skipWhitespace()
                 guard let index = try keyIndex(in: plan.record) else {
                     try skipValue(depth: depth + 1)
-                    if try endOfObject() { break } else { continue }
+                    continue
                 }
                 if seen & (1 << index) != 0 { throw error("duplicate key \"\(plan.record.keys[index])\"") }
                 seen |= 1 << index
@@ -118,8 +108,7 @@ extension JSONParser {
                 } else {
                     scratch.recordValues[index] = try parseValue(depth: depth + 1, projection: plan.record.children[index])
                 }
-                if try endOfObject() { break }
-            }
+            } while try !endOfObject()
         }
         // The record's columns, known only now: its fields may come after the array.
         if table.count > firstRow {
@@ -169,11 +158,11 @@ extension JSONParser {
         position += 1
         skipWhitespace()
         if current == UInt8(ascii: "}") { position += 1; return }
-        while true {
+        repeat {
             skipWhitespace()
             guard let index = try keyIndex(in: element) else {
                 try skipValue(depth: depth + 1)
-                if try endOfObject() { return } else { continue }
+                continue
             }
             if seen & (1 << index) != 0 { throw error("duplicate key \"\(element.keys[index])\"") }
             seen |= 1 << index
@@ -186,8 +175,7 @@ extension JSONParser {
                 for column in uses.direct { scratch.cells[column] = table.cell(for: value) }
                 for (column, path) in uses.deep { scratch.cells[column] = table.cell(for: value[path: path] ?? .null) }
             }
-            if try endOfObject() { return }
-        }
+        } while try !endOfObject()
     }
 
     /// A value as a cell of `table`; a string without escapes goes from the input to the table.
