@@ -196,25 +196,6 @@ extension JSONParser {
         return table.stringCell(utf8: UnsafeRawBufferPointer(bytes))
     }
 
-    /// At an object key: the index of the key in `projection` (`nil` for an unread key), with the
-    /// position moved past the key and its colon.
-    private mutating func keyIndex(in projection: Projection) throws(Error) -> Int? {
-        guard current == UInt8(ascii: "\"") else { throw error("expected a string key") }
-        let keyStart = position
-        let index: Int?
-        if try skipString() {
-            position = keyStart
-            index = projection.keys.firstIndex(of: try parseString())
-        } else {
-            index = projection.index(ofKey: UnsafeBufferPointer(rebasing: buffer[keyStart + 1..<position - 1]))
-        }
-        skipWhitespace()
-        guard current == UInt8(ascii: ":") else { throw error("expected ':' after key") }
-        position += 1
-        skipWhitespace()
-        return index
-    }
-
     /// After an object's value: moves past `,` (false) or the closing `}` (true).
     private mutating func endOfObject() throws(Error) -> Bool {
         skipWhitespace()

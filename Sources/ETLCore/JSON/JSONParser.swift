@@ -128,22 +128,7 @@ public struct JSONParser {
         }
         while true {
             skipWhitespace()
-            guard current == UInt8(ascii: "\"") else { throw error("expected a string key") }
-            let keyStart = position
-            let hasEscapes = try skipString()
-            let index: Int?
-            if hasEscapes {
-                position = keyStart
-                let key = try parseString()
-                index = projection.keys.firstIndex(of: key)
-            } else {
-                index = projection.index(ofKey: UnsafeBufferPointer(rebasing: buffer[keyStart + 1..<position - 1]))
-            }
-            skipWhitespace()
-            guard current == UInt8(ascii: ":") else { throw error("expected ':' after key") }
-            position += 1
-            skipWhitespace()
-            if let index {
+            if let index = try keyIndex(in: projection) {
                 let key = projection.keys[index]
                 let value = try parseValue(depth: depth + 1, projection: projection.children[index])
                 let duplicate = index < 64 ? seen & (1 << index) != 0 : object[key] != nil
@@ -160,6 +145,25 @@ public struct JSONParser {
             default: throw error("expected ',' or '}' in object")
             }
         }
+    }
+
+    /// At an object key: the index of the key in `projection` (`nil` for an unread key), with the
+    /// position moved past the key and its colon. Keys without escapes are matched as raw bytes.
+    mutating func keyIndex(in projection: Projection) throws(Error) -> Int? {
+        guard current == UInt8(ascii: "\"") else { throw error("expected a string key") }
+        let keyStart = position
+        let index: Int?
+        if try skipString() {
+            position = keyStart
+            index = projection.keys.firstIndex(of: try parseString())
+        } else {
+            index = projection.index(ofKey: UnsafeBufferPointer(rebasing: buffer[keyStart + 1..<position - 1]))
+        }
+        skipWhitespace()
+        guard current == UInt8(ascii: ":") else { throw error("expected ':' after key") }
+        position += 1
+        skipWhitespace()
+        return index
     }
 
     /// Moves past one value, checking its structure without building it.
