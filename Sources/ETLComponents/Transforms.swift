@@ -72,7 +72,7 @@ struct ExplodeSelect: Transform {
         self.explode = explode
         self.select = select
         plan = Flattening(array: explode.field, alias: explode.alias, select: select.fields,
-                                fieldsRead: explode.fieldsRead(toProduce: select.fieldsRead(toProduce: .everything)))
+                          fieldsRead: explode.fieldsRead(toProduce: select.fieldsRead(toProduce: .everything)))
     }
 
     var flattening: Flattening? { plan }
