@@ -195,16 +195,6 @@ extension JSONParser {
         }
         return table.stringCell(utf8: UnsafeRawBufferPointer(bytes))
     }
-
-    /// After an object's value: moves past `,` (false) or the closing `}` (true).
-    private mutating func endOfObject() throws(Error) -> Bool {
-        skipWhitespace()
-        switch current {
-        case UInt8(ascii: ","): position += 1; return false
-        case UInt8(ascii: "}"): position += 1; return true
-        default: throw error("expected ',' or '}' in object")
-        }
-    }
 }
 
 /// A `Flattening` prepared for decoding: which keys of a record and of an element are read, and

@@ -107,12 +107,7 @@ public struct JSONParser {
             let value = try parseValue(depth: depth + 1)
             if object[key] != nil { throw error("duplicate key \"\(key)\"") }
             object.appendUnchecked(key, value)
-            skipWhitespace()
-            switch current {
-            case UInt8(ascii: ","): position += 1
-            case UInt8(ascii: "}"): position += 1; return .object(object)
-            default: throw error("expected ',' or '}' in object")
-            }
+            if try endOfObject() { return .object(object) }
         }
     }
 
@@ -138,12 +133,7 @@ public struct JSONParser {
             } else {
                 try skipValue(depth: depth + 1)
             }
-            skipWhitespace()
-            switch current {
-            case UInt8(ascii: ","): position += 1
-            case UInt8(ascii: "}"): position += 1; return .object(object)
-            default: throw error("expected ',' or '}' in object")
-            }
+            if try endOfObject() { return .object(object) }
         }
     }
 
@@ -166,6 +156,16 @@ public struct JSONParser {
         return index
     }
 
+    /// After an object's value: moves past `,` (false) or the closing `}` (true).
+    mutating func endOfObject() throws(Error) -> Bool {
+        skipWhitespace()
+        switch current {
+        case UInt8(ascii: ","): position += 1; return false
+        case UInt8(ascii: "}"): position += 1; return true
+        default: throw error("expected ',' or '}' in object")
+        }
+    }
+
     /// Moves past one value, checking its structure without building it.
     mutating func skipValue(depth: Int) throws(Error) {
         guard depth < Self.maximumDepth else { throw error("nesting deeper than \(Self.maximumDepth)") }
@@ -186,12 +186,7 @@ public struct JSONParser {
                 position += 1
                 skipWhitespace()
                 try skipValue(depth: depth + 1)
-                skipWhitespace()
-                switch current {
-                case UInt8(ascii: ","): position += 1
-                case UInt8(ascii: "}"): position += 1; return
-                default: throw error("expected ',' or '}' in object")
-                }
+                if try endOfObject() { return }
             }
         case UInt8(ascii: "["):
             position += 1
