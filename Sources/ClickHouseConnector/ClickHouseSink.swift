@@ -9,7 +9,8 @@ import Logging
 ///
 /// Tables (all in `database`):
 /// - `table`: the live table; the configured columns plus `_etl_batch` and `_etl_batch_hash`,
-///   which staging needs for exactly-once and the swap needs to be identical in both.
+///   which staging needs for exactly-once and the swap needs to be identical in both. A batch's
+///   hash is in its first row only; its other rows have an empty `_etl_batch_hash`.
 /// - `table__staging_run_<key>`: a run's staging, `CREATE TABLE … AS` the live table.
 /// - `_etl_loads`: one row per completed load (pipeline, table, run id and key, rows, batches,
 ///   time), so a server on another host can tell that data is ready without the checkpoint file.
@@ -133,10 +134,12 @@ final class ClickHouseSinkSession: SinkSession {
         }
     }
 
+    /// `max`: a batch's hash is in its first row and the others are empty (staging written by an
+    /// earlier etl, with the hash in every row, reads the same).
     func landedBatches() async throws -> [Int: StagedBatch] {
         try await retrying("read the staged batches") {
             var landed: [Int: StagedBatch] = [:]
-            for row in try await client.rows("SELECT _etl_batch, any(_etl_batch_hash), count() FROM \(staging) GROUP BY _etl_batch") where row.count == 3 {
+            for row in try await client.rows("SELECT _etl_batch, max(_etl_batch_hash), count() FROM \(staging) GROUP BY _etl_batch") where row.count == 3 {
                 if let sequence = Int(row[0]), let rows = Int(row[2]) { landed[sequence] = StagedBatch(hash: row[1], rows: rows) }
             }
             return landed
@@ -177,6 +180,13 @@ final class ClickHouseSinkSession: SinkSession {
     private func encode(_ batch: LoadBatch) throws -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(batch.rows.count * 64)
+        // `_etl_batch` and `_etl_batch_hash`: the hash only in the first row, as one row is enough
+        // to check the batch (`landedBatches`), and the other rows then carry one byte, not 65.
+        var rowTag: [UInt8] = []
+        try! ColumnType.unsigned(bits: 32).encode(.int(Int64(batch.sequence)), into: &rowTag)
+        var firstRowTag = rowTag
+        try! ColumnType.string.encode(.string(batch.hash), into: &firstRowTag)
+        try! ColumnType.string.encode(.string(""), into: &rowTag)
         func encodeRow(_ index: Int, _ cell: (_ column: Int, _ type: ColumnType) throws(EncodingProblem) -> Void) throws {
             for (column, declared) in sink.columns.enumerated() {
                 do {
@@ -185,8 +195,7 @@ final class ClickHouseSinkSession: SinkSession {
                     throw ETLError(.stageFailed, "clickhouse sink: batch \(batch.sequence), row \(index + 1), column \(declared.name): \(error)")
                 }
             }
-            try! ColumnType.unsigned(bits: 32).encode(.int(Int64(batch.sequence)), into: &bytes)
-            try! ColumnType.string.encode(.string(batch.hash), into: &bytes)
+            bytes.append(contentsOf: index == 0 ? firstRowTag : rowTag)
         }
         switch batch.rows {
         case .table(let table):

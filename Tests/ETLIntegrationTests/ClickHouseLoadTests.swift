@@ -54,6 +54,10 @@ struct ClickHouseLoadTests {
         #expect(try await lineItemTotals(clickHouse) == expectedTotals(standIn.shop))
         let loads = try await clickHouse.rows("SELECT pipeline, table, run_id, rows FROM _etl_loads")
         #expect(loads == [["shopify-top-products", "shopify_line_items", "1", try await lineItemTotals(clickHouse)[0]]])
+        // A batch's hash is in one of its rows, not in each: batches, rows with a hash and rows
+        // with a 64-digit hash are as many.
+        let hashed = try await clickHouse.rows("SELECT uniqExact(_etl_batch), countIf(_etl_batch_hash != ''), countIf(length(_etl_batch_hash) = 64) FROM shopify_line_items")
+        #expect(hashed.count == 1 && Int(hashed[0][0]) ?? 0 > 0 && Set(hashed[0]).count == 1, "batches, hashed rows, 64-digit hashes: \(hashed)")
         try await expectNoStagingTables(clickHouse)
     }
 
