@@ -60,6 +60,9 @@ final class EasyHandle: @unchecked Sendable {
             // "" offers every encoding libcurl can decode (gzip, deflate) and decodes the body.
             ccurl_easy_setopt_string(curl, CURLOPT_ACCEPT_ENCODING, ""),
             ccurl_easy_setopt_string(curl, CURLOPT_USERAGENT, configuration.userAgent),
+            // Reads of up to 256 KB (not 16 KB): a 330 KB page of orders arrives in about two
+            // recv calls instead of twenty, with as many fewer polls and write callbacks.
+            ccurl_easy_setopt_long(curl, CURLOPT_BUFFERSIZE, 256 * 1024),
             ccurl_easy_setopt_long(curl, CURLOPT_CONNECTTIMEOUT_MS, milliseconds(configuration.connectTimeout)),
             ccurl_easy_setopt_long(curl, CURLOPT_TIMEOUT_MS, milliseconds(request.timeout ?? configuration.totalTimeout)),
             ccurl_easy_setopt_long(curl, CURLOPT_LOW_SPEED_LIMIT, configuration.lowSpeedLimit),
@@ -168,7 +171,7 @@ private final class TransferState {
         } else if let colon = line.firstIndex(of: ":") {
             let header = (name: line[..<colon].lowercased(), value: trimmed(line[line.index(after: colon)...]))
             headers.append(header)
-            // The body arrives in pieces of 16 KB: room for all of it at once saves regrowing and copying.
+            // The body arrives in pieces: room for all of it at once saves regrowing and copying.
             if header.name == "content-length", let length = Int(header.value), length <= Self.maximumReservation {
                 body.reserveCapacity(length)
             }
