@@ -1,13 +1,14 @@
 /// SplitMix64 (Steele, Lea, Flood 2014): tiny, fast and fully determined by its seed, so a shop and
-/// its fault sequence are the same on every run and every platform.
-struct SplitMix64: RandomNumberGenerator, Sendable {
+/// its fault sequence are the same on every run and every platform. Public for the crash soak, which
+/// replays its runs from a seed.
+public struct SplitMix64: RandomNumberGenerator, Sendable {
     private var state: UInt64
 
-    init(seed: UInt64) {
+    public init(seed: UInt64) {
         self.state = seed
     }
 
-    mutating func next() -> UInt64 {
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         return SplitMix64.mix(state)
     }

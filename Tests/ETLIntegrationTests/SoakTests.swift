@@ -1,4 +1,5 @@
 import Foundation
+import ShopifyStandInKit
 import Testing
 
 /// The long, randomised crash test: many runs of `pipelines/shopify.json`, each killed at random
@@ -57,22 +58,5 @@ struct SoakTests {
             try await fixture.expectCompleteAndExact("seed \(seed), run \(runs), \(orders) orders, pages of \(pageSize), killed at \(plan)")
         }
         print("soak: \(kills) kills over \(runs) runs, seed \(seed)")
-    }
-}
-
-/// A small seeded generator, so a soak can be replayed.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) {
-        state = seed
-    }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
