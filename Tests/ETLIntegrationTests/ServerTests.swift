@@ -207,7 +207,12 @@ struct ServerTests {
                                                    environment: fastShop.environment.merging(database) { $1 })
         #expect(try await resumed.waitFor("/top-products", status: 200, within: .seconds(15)) != nil)
         try await expectTopProducts(resumed, count: 1000, shop: fastShop.shop)
-        let status = try #require(try await resumed.status(of: Self.name))
+        // Reports are served from the swap on; the checkpoint marks the run completed just after it.
+        var status = try #require(try await resumed.status(of: Self.name))
+        for _ in 0..<100 where status["state"] != .string("completed") {
+            try await Task.sleep(for: .milliseconds(50))
+            status = try #require(try await resumed.status(of: Self.name))
+        }
         #expect(status["run"]?["run_id"] == .int(1) && status["state"] == .string("completed"), "\(status)")
         let result = await resumed.stop()
         #expect(result.stderr.contains("resuming run 1"), "\(result.stderr)")
