@@ -18,6 +18,7 @@ struct FlatteningTests {
         flattening("line_items", as: "line_items", [("i", "line_items.id"), ("t", "title")]),
         flattening("a.b", as: "e", [("e", "e"), ("id", "id")]),
         flattening("line_items", as: "i", [("x", "x")]),
+        flattening("line_items", as: "i", [("long", "i.first_word_differs_only"), ("quantity", "i.quantity")]),
     ]
 
     /// The reference: the page parsed whole, its records flattened in memory.
@@ -73,6 +74,36 @@ struct FlatteningTests {
         ]
         for page in pages {
             for flattening in Self.flattenings { Self.expectSame(Array(page.utf8), flattening) }
+        }
+    }
+
+    /// Keys are first compared with the key at the same place in the previous element: the
+    /// elements here repeat an order, then break it with near misses (a longer or shorter key, the
+    /// same key escaped, keys of 8 and 16 bytes differing in their last byte, longer keys differing
+    /// in their first, a duplicate).
+    @Test func elementKeysNearlyLikeThePreviousElementsAreToldApart() {
+        let elements = [
+            #"{"id":1,"title":"a","quantity":1,"price_set_12":"p","properties_16_xy":[]}"#,
+            #"{"id":2,"title":"b","quantity":2,"price_set_12":"p","properties_16_xy":[]}"#,
+            #"{"id":3,"titles":"c","quantity":3,"price_set_13":"p","properties_16_xz":[]}"#,
+            #"{"id":4,"titl":"d","quantit":4,"title":"d2","first_word_differs_only":4}"#,
+            #"{"id":4,"titl":"d","quantit":4,"title":"d2","xxxxx_word_differs_only":4}"#,
+            #"{"id":5,"title":"e","quantity":5}"#,
+            #"{"i":6,"title":"f","quantity":6,"title2":"g"}"#,
+            #"{"id":7,"title":"h","quantity":7}"#,
+            #"{"quantity":8,"id":8,"title":"i"}"#,
+        ]
+        func page(_ elements: ArraySlice<String>) -> [UInt8] {
+            Array((#"{"orders":[{"id":1,"line_items":["# + elements.joined(separator: ",") + "]}]}").utf8)
+        }
+        for end in 1...elements.count {
+            for flattening in Self.flattenings { Self.expectSame(page(elements[..<end]), flattening) }
+        }
+        // A read key seen twice is rejected, also when both were predicted from the element before.
+        let duplicate = page(elements[..<2] + [#"{"id":9,"title":"j","title":"dup"}"#])
+        guard case .failure(.notJSON) = Self.flattened(duplicate, Self.flattenings[0]) else {
+            Issue.record("a duplicate title was not rejected")
+            return
         }
     }
 

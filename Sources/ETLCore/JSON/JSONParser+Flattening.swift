@@ -155,12 +155,14 @@ extension JSONParser {
                                                into table: inout RowTable, scratch: inout FlatteningScratch) throws {
         for index in scratch.cells.indices { scratch.cells[index] = .null }
         var seen: UInt64 = 0
+        var ordinal = -1
         position += 1
         skipWhitespace()
         if current == UInt8(ascii: "}") { position += 1; return }
         repeat {
             skipWhitespace()
-            guard let index = try keyIndex(in: element) else {
+            ordinal += 1
+            guard let index = try keyIndex(in: element, ordinal: ordinal, sightings: &scratch.elementKeys) else {
                 try skipValue(depth: depth + 1)
                 continue
             }
@@ -251,6 +253,8 @@ final class FlatteningPlan {
 struct FlatteningScratch {
     var recordValues: [JSONValue?]
     var cells: [RowTable.Cell]
+    /// The keys of the last element object, in order (see `JSONParser.keyIndex(in:ordinal:sightings:)`).
+    var elementKeys: [KeySighting] = []
 
     init(plan: FlatteningPlan) {
         recordValues = Array(repeating: nil, count: plan.record.keys.count)

@@ -140,20 +140,49 @@ public struct JSONParser {
     /// At an object key: the index of the key in `projection` (`nil` for an unread key), with the
     /// position moved past the key and its colon. Keys without escapes are matched as raw bytes.
     mutating func keyIndex(in projection: Projection) throws(Error) -> Int? {
+        let index = try scanKey(in: projection).index
+        try skipColon()
+        return index
+    }
+
+    /// `keyIndex(in:)` for objects that spell their keys in the same order, such as the elements of
+    /// an array: the key is first compared byte for byte with `sightings[ordinal]`, the key at the
+    /// same place in the previous such object, which saves scanning it and looking it up. A key
+    /// without escapes is recorded there for the next object.
+    mutating func keyIndex(in projection: Projection, ordinal: Int, sightings: inout [KeySighting]) throws(Error) -> Int? {
+        let index: Int?
+        if ordinal < sightings.count, let known = sightings[ordinal].index(ifAt: position, in: buffer) {
+            position += sightings[ordinal].count + 2
+            index = known
+        } else {
+            let key = try scanKey(in: projection)
+            index = key.index
+            if let bytes = key.plainBytes {
+                let sighting = KeySighting(offset: bytes.lowerBound, count: bytes.count, index: index)
+                if ordinal < sightings.count { sightings[ordinal] = sighting } else if ordinal == sightings.count { sightings.append(sighting) }
+            }
+        }
+        try skipColon()
+        return index
+    }
+
+    /// Moves past a key; its index in `projection`, and where its bytes are when it has no escapes.
+    private mutating func scanKey(in projection: Projection) throws(Error) -> (index: Int?, plainBytes: Range<Int>?) {
         guard current == UInt8(ascii: "\"") else { throw error("expected a string key") }
         let keyStart = position
-        let index: Int?
         if try skipString() {
             position = keyStart
-            index = projection.keys.firstIndex(of: try parseString())
-        } else {
-            index = projection.index(ofKey: UnsafeBufferPointer(rebasing: buffer[keyStart + 1..<position - 1]))
+            return (projection.keys.firstIndex(of: try parseString()), nil)
         }
+        let bytes = keyStart + 1..<position - 1
+        return (projection.index(ofKey: UnsafeBufferPointer(rebasing: buffer[bytes])), bytes)
+    }
+
+    private mutating func skipColon() throws(Error) {
         skipWhitespace()
         guard current == UInt8(ascii: ":") else { throw error("expected ':' after key") }
         position += 1
         skipWhitespace()
-        return index
     }
 
     /// After an object's value: moves past `,` (false) or the closing `}` (true).
@@ -421,6 +450,38 @@ public struct JSONParser {
 }
 
 /// A `FieldSelection` prepared for matching the raw bytes of object keys.
+/// An object key without escapes as it was seen in the input, and its index in a projection.
+struct KeySighting {
+    /// Where the key's bytes start in the input (after the quote), and how many there are.
+    let offset: Int
+    let count: Int
+    let index: Int?
+
+    /// `.some(index)` when the input holds the same key, quotes included, at `keyStart` (its
+    /// opening quote); `nil` when it holds another.
+    func index(ifAt keyStart: Int, in buffer: UnsafeBufferPointer<UInt8>) -> Int?? {
+        let closingQuote = keyStart + 1 + count
+        guard closingQuote < buffer.count, buffer[closingQuote] == UInt8(ascii: "\""),
+              Self.equal(UnsafeRawPointer(buffer.baseAddress! + keyStart + 1), UnsafeRawPointer(buffer.baseAddress! + offset), count: count) else { return nil }
+        return .some(index)
+    }
+
+    /// `memcmp(a, b, count) == 0` inline, a word at a time: keys are short, and a call per key costs more.
+    private static func equal(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, count: Int) -> Bool {
+        guard count >= 8 else {
+            for index in 0..<count where a.load(fromByteOffset: index, as: UInt8.self) != b.load(fromByteOffset: index, as: UInt8.self) { return false }
+            return true
+        }
+        var index = 0
+        while index + 8 < count {
+            if a.loadUnaligned(fromByteOffset: index, as: UInt64.self) != b.loadUnaligned(fromByteOffset: index, as: UInt64.self) { return false }
+            index += 8
+        }
+        // The last eight bytes, overlapping the words before them when `count` is not a multiple of eight.
+        return a.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self) == b.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self)
+    }
+}
+
 final class Projection {
     let keys: [String]
     /// Per key: its length and its first (up to) eight bytes, compared before the whole key.
