@@ -45,16 +45,17 @@ public struct ClickHouseClient: Sendable {
 
     /// Runs a statement and returns the body of the answer. Reads wait for the end of the query
     /// (`wait_end_of_query=1`), so that an error in the middle is an HTTP error and not a truncated
-    /// result; a body whose last line is still a `Code: ` error is caught as well.
+    /// result; a body whose last line is still a `Code: ` error is caught as well. `timeout`
+    /// overrides the HTTP client's for this request.
     @discardableResult
-    public func execute(_ sql: String, settings: [String: String] = [:]) async throws(ClickHouseError) -> [UInt8] {
-        try await send(sql: sql, data: nil, settings: ["wait_end_of_query": "1"].merging(settings) { $1 })
+    public func execute(_ sql: String, settings: [String: String] = [:], timeout: Duration? = nil) async throws(ClickHouseError) -> [UInt8] {
+        try await send(sql: sql, data: nil, settings: ["wait_end_of_query": "1"].merging(settings) { $1 }, timeout: timeout)
     }
 
     /// `INSERT INTO … FORMAT …` with `data` as the body (gzip-compressed with `compressInserts`);
     /// one block, so atomic.
     public func insert(_ statement: String, data: [UInt8]) async throws(ClickHouseError) {
-        try await send(sql: statement, data: data, settings: [:])
+        try await send(sql: statement, data: data, settings: [:], timeout: nil)
     }
 
     /// Rows of a `FORMAT TabSeparated` answer, fields unescaped.
@@ -75,7 +76,7 @@ public struct ClickHouseClient: Sendable {
     }
 
     @discardableResult
-    private func send(sql: String, data: [UInt8]?, settings: [String: String]) async throws(ClickHouseError) -> [UInt8] {
+    private func send(sql: String, data: [UInt8]?, settings: [String: String], timeout: Duration?) async throws(ClickHouseError) -> [UInt8] {
         var components = URLComponents(string: configuration.url)
         var query = [URLQueryItem(name: "database", value: configuration.database)]
         query += settings.sorted { $0.key < $1.key }.map { URLQueryItem(name: $0.key, value: $0.value) }
@@ -89,7 +90,7 @@ public struct ClickHouseClient: Sendable {
         }
         var headers = [(name: "X-ClickHouse-User", value: configuration.user)]
         if !configuration.password.isEmpty { headers.append((name: "X-ClickHouse-Key", value: configuration.password)) }
-        let request = HTTPRequest(method: "POST", url: url, headers: headers, body: data ?? Array(sql.utf8), compressBody: data != nil && configuration.compressInserts)
+        let request = HTTPRequest(method: "POST", url: url, headers: headers, body: data ?? Array(sql.utf8), compressBody: data != nil && configuration.compressInserts, timeout: timeout)
 
         let response: HTTPResponse
         do {

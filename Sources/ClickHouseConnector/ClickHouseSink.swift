@@ -294,9 +294,19 @@ extension ClickHouseSink: QueryableSink {
     }
 
     /// `FORMAT JSON` with 64-bit integers as numbers: rows come back as objects in column order.
-    public func reportRows(_ report: ReportSpec) async throws -> [JSONObject] {
-        let body = try await client.execute(report.sql(table: ClickHouseSQL.identifier(table)) + " FORMAT JSON",
-                                            settings: ["output_format_json_quote_64bit_integers": "0"])
+    /// ClickHouse itself stops the query after `timeout` (`max_execution_time`, whole seconds); the
+    /// request gives up a little later, for a query that does not stop between blocks.
+    public func reportRows(_ report: ReportSpec, timeout: Duration) async throws -> [JSONObject] {
+        let seconds = max(1, Int((timeout / .seconds(1)).rounded(.up)))
+        let body: [UInt8]
+        do {
+            body = try await client.execute(report.sql(table: ClickHouseSQL.identifier(table)) + " FORMAT JSON",
+                                            settings: ["output_format_json_quote_64bit_integers": "0", "max_execution_time": String(seconds)],
+                                            timeout: .seconds(seconds + 5))
+        } catch {
+            guard error.code == 159 else { throw error }  // TIMEOUT_EXCEEDED
+            throw ClickHouseError(code: error.code, message: "report \(report.name) ran longer than \(seconds) s, the limit for a report query, and ClickHouse stopped it; make the query cheaper (\(error.message))", isTransient: false)
+        }
         guard case .array(let rows)? = try JSONParser.parse(body)[path: FieldPath("data")!] else {
             throw ClickHouseError(code: nil, message: "report \(report.name): ClickHouse answered without a data array", isTransient: false)
         }

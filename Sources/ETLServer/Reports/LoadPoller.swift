@@ -15,6 +15,9 @@ struct LoadPoller: Service {
     static let interval = Duration.seconds(1)
     /// The latest-load check is a tiny query: a server that takes longer counts as unreachable.
     static let checkTimeout = Duration.seconds(5)
+    /// A report query runs once per load, so it may take a while, but not forever: polling (and
+    /// with it `/status`) waits for it.
+    static let reportTimeout = Duration.seconds(20)
 
     func run() async {
         await cancelWhenGracefulShutdown {
@@ -61,7 +64,7 @@ struct LoadPoller: Service {
     private func queryReports() async throws -> [CachedReport] {
         var reports: [CachedReport] = []
         for spec in repository.pipeline.reports {
-            reports.append(try CachedReport(spec: spec, queryRows: try await repository.sink.reportRows(spec)))
+            reports.append(try CachedReport(spec: spec, queryRows: try await repository.sink.reportRows(spec, timeout: Self.reportTimeout)))
         }
         return reports
     }
