@@ -16,6 +16,9 @@ public struct FaultConfiguration: Sendable, Equatable {
     public var malformedRate: Double
     /// Share of requests whose connection is reset (TCP RST) without any response.
     public var connectionResetRate: Double
+    /// Share of `page_info` next pages that start with the previous page's last order again, as a
+    /// replica or cache that lags behind might serve them: order ids then stop ascending across pages.
+    public var overlapRate: Double
 
     public init(
         seed: UInt64 = 1,
@@ -25,7 +28,8 @@ public struct FaultConfiguration: Sendable, Equatable {
         stallRate: Double = 0,
         stallSeconds: Double = 30,
         malformedRate: Double = 0,
-        connectionResetRate: Double = 0
+        connectionResetRate: Double = 0,
+        overlapRate: Double = 0
     ) {
         self.seed = seed
         self.serverErrorRate = serverErrorRate
@@ -35,6 +39,7 @@ public struct FaultConfiguration: Sendable, Equatable {
         self.stallSeconds = stallSeconds
         self.malformedRate = malformedRate
         self.connectionResetRate = connectionResetRate
+        self.overlapRate = overlapRate
     }
 }
 
@@ -46,6 +51,8 @@ final class FaultInjector: Sendable {
         /// Status to fail with, whether its body is HTML, and whether it is the big-page fault.
         var failure: (status: Int, html: Bool, bigPage: Bool)?
         var malformed = false
+        /// For a `page_info` next page: repeat the previous page's last order first.
+        var overlap = false
     }
 
     let configuration: FaultConfiguration
@@ -73,6 +80,8 @@ final class FaultInjector: Sendable {
             decision.failure = (rolls[4] < 0.5 ? 502 : 503, html, true)
         } else {
             decision.malformed = rolls[6] < configuration.malformedRate
+            // rolls[4] picks the failure status, so it is free on this branch.
+            decision.overlap = rolls[4] < configuration.overlapRate
         }
         return decision
     }

@@ -243,8 +243,13 @@ public final class ShopifyStandIn: Sendable {
         switch work {
         case .orders(let page):
             let result = page.run(on: shop)
-            body = shop.renderOrders(result.indices, fields: page.fields)
-            servedOrderIDs = result.indices.map(shop.orderID(at:))
+            var indices = result.indices
+            if decision.overlap, let info = page.pageInfo, info.direction == .next, !indices.isEmpty {
+                indices.insert(shop.firstIndex(afterID: info.cursor) - 1, at: 0)  // the order with the cursor's id
+                recorder.update { $0.faults.overlap += 1 }
+            }
+            body = shop.renderOrders(indices, fields: page.fields)
+            servedOrderIDs = indices.map(shop.orderID(at:))
             let links = result.links(request: request, version: version, page: page)
             if !links.isEmpty { headers[.link] = links }
         case .count(let status, let sinceID):

@@ -8,12 +8,14 @@ public struct StandInStats: Sendable, Codable, Equatable {
         public var stall = 0
         public var malformed = 0
         public var connectionReset = 0
+        public var overlap = 0
 
         enum CodingKeys: String, CodingKey {
             case serverError = "server_error"
             case bigPage = "big_page"
             case stall, malformed
             case connectionReset = "connection_reset"
+            case overlap
         }
     }
 

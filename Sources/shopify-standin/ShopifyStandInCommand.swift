@@ -49,6 +49,8 @@ struct ShopifyStandInCommand: AsyncParsableCommand {
     var malformedRate: Double?
     @Option(help: "Share of API requests whose connection is reset without a response (default 0; env STANDIN_RESET_RATE).")
     var resetRate: Double?
+    @Option(help: "Share of page_info next pages that repeat the previous page's last order first, so ids stop ascending (default 0; env STANDIN_OVERLAP_RATE).")
+    var overlapRate: Double?
 
     func run() async throws {
         let host = try resolve(host, "STANDIN_HOST", "127.0.0.1")
@@ -64,7 +66,8 @@ struct ShopifyStandInCommand: AsyncParsableCommand {
             stallRate: try rate(stallRate, "STANDIN_STALL_RATE"),
             stallSeconds: try resolve(stallSeconds, "STANDIN_STALL_SECONDS", 30.0),
             malformedRate: try rate(malformedRate, "STANDIN_MALFORMED_RATE"),
-            connectionResetRate: try rate(resetRate, "STANDIN_RESET_RATE")
+            connectionResetRate: try rate(resetRate, "STANDIN_RESET_RATE"),
+            overlapRate: try rate(overlapRate, "STANDIN_OVERLAP_RATE")
         )
         let configuration = StandInConfiguration(
             accessToken: try resolve(token, "STANDIN_TOKEN", "standin-access-token"),

@@ -134,6 +134,26 @@ struct ShopifyExtractionTests {
         }
     }
 
+    /// A page whose ids do not ascend from the page before (here it starts with that page's last
+    /// order again) fails the run before its batch loads; once the shop serves proper pages, a
+    /// resume loads every order exactly once.
+    @Test func pagesWhoseIdsDoNotAscendFailTheirBatchAndResumeLoadsEachOrderOnce() async throws {
+        let directory = try TemporaryDirectory()
+        try directory.write("p.json", Self.pipeline(output: "orders.jsonl", pageSize: 100))
+        let faulty = try await StandInProcess.start(orders: 1_000, options: ["--no-rate-limit", "--overlap-rate", "1"], in: directory.url)
+        let failed = try await Subprocess.run(["run", "p.json", "--state", "s.sqlite"], in: directory.url, environment: faulty.environment)
+        #expect(failed.status == 1, "\(failed.output)")
+        #expect(failed.output.contains("came after order") && failed.output.contains("ascending id order"), "\(failed.output)")
+        // The first page, a batch of its own, was checkpointed; nothing of the second.
+        let run = try #require(try await RunStatus.statusJSON(state: "s.sqlite", in: directory).first)
+        #expect(run["state"] as? String == "failed" && run["batches"] as? Int == 1 && run["records"] as? Int == 100, "\(run)")
+
+        let proper = try await StandInProcess.start(orders: 1_000, options: ["--no-rate-limit"], in: directory.url)
+        let resumed = try await Subprocess.run(["resume", "--state", "s.sqlite"], in: directory.url, environment: proper.environment)
+        #expect(resumed.status == 0, "\(resumed.output)")
+        #expect(try lineItems(directory, "orders.jsonl") == expectedLineItems(proper.shop))
+    }
+
     @Test func resumeAfterAKillReRequestsNoCommittedPage() async throws {
         let directory = try TemporaryDirectory()
         let standIn = try await StandInProcess.start(orders: 5_000, options: ["--no-rate-limit"], in: directory.url)

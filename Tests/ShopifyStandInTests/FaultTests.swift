@@ -82,6 +82,21 @@ struct FaultTests {
         }
     }
 
+    @Test("overlapping pages start with the previous page's last order; first pages do not overlap")
+    func overlap() async throws {
+        let configuration = Self.configuration(FaultConfiguration(overlapRate: 1))
+        try await withStandIn(configuration: configuration) { standIn, client in
+            let first = try await client.get("\(apiBase)/orders.json?status=any&limit=3&fields=id")
+            let firstIDs = try first.orderIDs
+            #expect(firstIDs.count == 3 && firstIDs == firstIDs.sorted())
+            let second = try await client.get(try #require(first.link("next")))
+            let secondIDs = try second.orderIDs
+            #expect(secondIDs.count == 4 && secondIDs.first == firstIDs.last, "\(firstIDs) then \(secondIDs)")
+            #expect(Array(secondIDs.dropFirst()) == Array(secondIDs.dropFirst()).sorted() && secondIDs[1] > firstIDs.last!)
+            #expect(standIn.stats.faults.overlap == 1)
+        }
+    }
+
     @Test("reset connections end in ECONNRESET without a response")
     func connectionReset() async throws {
         let standIn = ShopifyStandIn(
