@@ -449,7 +449,6 @@ public struct JSONParser {
     }
 }
 
-/// A `FieldSelection` prepared for matching the raw bytes of object keys.
 /// An object key without escapes as it was seen in the input, and its index in a projection.
 struct KeySighting {
     /// Where the key's bytes start in the input (after the quote), and how many there are.
@@ -482,6 +481,7 @@ struct KeySighting {
     }
 }
 
+/// A `FieldSelection` prepared for matching the raw bytes of object keys.
 final class Projection {
     let keys: [String]
     /// Per key: its length and its first (up to) eight bytes, compared before the whole key.
