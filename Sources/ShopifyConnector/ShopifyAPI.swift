@@ -245,6 +245,13 @@ struct OrdersPage: Sendable {
         ETLError(.stageFailed, "GET \(url.prefix { $0 != "?" }) answered 200 without an \"orders\" array; is shop_url a Shopify shop?")
     }
 
+    /// The request for the page after this one: its `Link`, else `since_id` of its last order;
+    /// `nil` after an empty page, the end of the orders.
+    func nextRequest(refetchingWith api: ShopifyAPI) async throws -> PageRequest? {
+        if let nextLink { return .link(nextLink) }
+        return try await decode(Self.idsOnly, refetchingWith: api).ids.last.map { .after(sinceID: $0) }
+    }
+
     /// The page's orders; a body that is not JSON (cut short, say) is fetched again.
     func decode(_ decoding: OrdersDecoding, refetchingWith api: ShopifyAPI) async throws -> DecodedPage {
         let decoded: DecodedPage?

@@ -84,28 +84,17 @@ public struct ShopifyOrdersSource: Source {
 /// run starts from `since_id`, and pages fetched ahead and never handed out (the process stopped
 /// or died) are simply fetched again.
 final class ShopifyOrdersReader: SourceReader {
-    /// A page on its way: the request for the page after it, known once it has downloaded (the
-    /// next page's download waits for it; `nil` after the empty page that ends the orders), and
-    /// its orders, decoded on a task of their own (`nil` for that empty page and after it). Its
-    /// body is freed once both are done.
-    private struct PendingPage {
-        let next: Task<PageRequest?, any Error>
-        let orders: Task<DecodedPage?, any Error>
-
-        func cancel() {
-            next.cancel()
-            orders.cancel()
-        }
-    }
-
     private let api: ShopifyAPI
     private let firstSinceID: Int64
     private let pagesPerBatch: Int
     /// What is made of each page's orders; their ids are always read, for cursors.
     private let decoding: OrdersDecoding
-    private var ahead: [PendingPage] = []
-    /// The request for the page after the last one requested; `nil` before the first.
-    private var tail: Task<PageRequest?, any Error>?
+    /// The pages on their way, in order: each one's orders, decoded on a task of their own once it
+    /// has downloaded (`nil` for the empty page that ends the orders, and after it).
+    private var ahead: [Task<DecodedPage?, any Error>] = []
+    /// The download of the last page requested; `nil` before the first. The next page's download
+    /// starts from it, so its body lives until then or until its decoding is done, whichever is later.
+    private var tail: Task<OrdersPage?, any Error>?
     private var finished = false
     /// The last order id handed out (at first the cursor's `since_id`).
     private var lastID: Int64
@@ -132,7 +121,7 @@ final class ShopifyOrdersReader: SourceReader {
         var records = 0
         for _ in 0..<pagesPerBatch where !finished {
             requestPagesAhead()
-            guard let page = try await ahead.removeFirst().orders.value, !page.ids.isEmpty else {
+            guard let page = try await ahead.removeFirst().value, !page.ids.isEmpty else {
                 finished = true
                 break
             }
@@ -164,23 +153,18 @@ final class ShopifyOrdersReader: SourceReader {
             let download = Task(priority: .high) { [api, firstSinceID, abandoned] () -> OrdersPage? in
                 var request = PageRequest.after(sinceID: firstSinceID)
                 if let previous {
-                    guard let next = try await previous.value else { return nil }
+                    guard let page = try await previous.value, let next = try await page.nextRequest(refetchingWith: api) else { return nil }
                     request = next
                 }
                 if abandoned.isRequested { throw CancellationError() }
                 return try await api.ordersPage(request)
             }
-            let next = Task(priority: .high) { [api] () -> PageRequest? in
-                guard let page = try await download.value else { return nil }
-                if let link = page.nextLink { return .link(link) }
-                return try await page.decode(OrdersPage.idsOnly, refetchingWith: api).ids.last.map { .after(sinceID: $0) }
-            }
             let orders = Task(priority: .high) { [api, decoding] () -> DecodedPage? in
                 guard let page = try await download.value else { return nil }
                 return try await page.decode(decoding, refetchingWith: api)
             }
-            ahead.append(PendingPage(next: next, orders: orders))
-            tail = next
+            ahead.append(orders)
+            tail = download
         }
     }
 }
