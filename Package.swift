@@ -30,9 +30,12 @@ let package = Package(
         .systemLibrary(name: "CCrypto", path: "Sources/CCrypto", providers: [.apt(["libssl-dev"])]),
         // libcurl, wrapped: the only module that imports it. Header-only shims for the variadic setopt.
         .systemLibrary(name: "CCurl", path: "Sources/CCurl", providers: [.apt(["libcurl4-openssl-dev"])]),
-        // The project's one HTTP client (Shopify and ClickHouse both use it).
+        // zlib, for gzipped request bodies.
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
+        // The project's one HTTP client (Shopify and ClickHouse both use it).
         .target(name: "HTTPClient", dependencies: ["CCurl", "CZlib"]),
+        // glibc's malloc tuning, for the etl executable.
+        .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
         // The `shopify.orders` source.
         .target(
             name: "ShopifyConnector",
@@ -66,6 +69,7 @@ let package = Package(
         .executableTarget(
             name: "etl",
             dependencies: [
+                "CMalloc",
                 "ETLCore",
                 "ETLComponents",
                 "ShopifyConnector",

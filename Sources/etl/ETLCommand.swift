@@ -1,4 +1,5 @@
 import ArgumentParser
+import CMalloc
 import ClickHouseConnector
 import ETLComponents
 import ETLCore
@@ -26,6 +27,15 @@ struct ETLCommand: AsyncParsableCommand {
         version: version,
         subcommands: [Run.self, Resume.self, Status.self, Validate.self, Serve.self]
     )
+
+    /// At most two malloc arenas, set before the work starts. glibc otherwise gives each thread
+    /// that contends for the heap an arena of its own (up to eight per core) and keeps what is
+    /// freed in it: page bodies filled on transfer threads and freed on others then raise the
+    /// peak by 5–10 MiB, more the longer the run (BENCHMARKS.md).
+    static func main() async {
+        etl_limit_malloc_arenas(2)
+        await main(nil)
+    }
 }
 
 /// Every component a pipeline file can name. The one place connectors are wired in.
