@@ -14,14 +14,16 @@ final class CancellationFlag: Sendable {
 ///
 /// The handle is reused across requests: `curl_easy_reset` clears the options but keeps the live
 /// connections, DNS and TLS session caches, so a later request to the same host skips the
-/// handshake. Each handle has its own serial queue because custom concurrent queues are not
-/// overcommitting: a blocked `curl_easy_perform` on one would hold one of very few worker threads.
+/// handshake. Each handle has a serial queue of its own (a one-connection client's also runs its
+/// `transferExecutor`) because custom concurrent queues are not overcommitting: a blocked
+/// `curl_easy_perform` on one would hold one of very few worker threads.
 /// `@unchecked Sendable`: the pool hands a handle to one request at a time.
 final class EasyHandle: @unchecked Sendable {
     private let curl: UnsafeMutableRawPointer
-    let queue = DispatchQueue(label: "HTTPClient.EasyHandle")
+    let queue: DispatchQueue
 
-    init() {
+    init(queue: DispatchQueue) {
+        self.queue = queue
         guard let curl = curl_easy_init() else { fatalError("curl_easy_init failed (out of memory)") }
         self.curl = curl
     }

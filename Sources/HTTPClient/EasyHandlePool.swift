@@ -1,3 +1,4 @@
+import Dispatch
 import Synchronization
 
 /// Hands out at most `capacity` easy handles, created on demand; further callers wait in FIFO
@@ -13,10 +14,14 @@ final class EasyHandlePool: Sendable {
     }
 
     private let capacity: Int
+    /// The queue every handle's transfers run on, for a pool of one (`HTTPClient.transferExecutor`);
+    /// `nil`: each handle has a queue of its own.
+    private let transferQueue: DispatchQueue?
     private let state = Mutex(State())
 
-    init(capacity: Int) {
+    init(capacity: Int, transferQueue: DispatchQueue?) {
         self.capacity = max(1, capacity)
+        self.transferQueue = transferQueue
     }
 
     /// A handle, or nil when the task was cancelled while waiting for one.
@@ -35,7 +40,7 @@ final class EasyHandlePool: Sendable {
         case .reuse(let handle):
             return handle
         case .create:
-            return EasyHandle()
+            return EasyHandle(queue: transferQueue ?? DispatchQueue(label: "HTTPClient.EasyHandle"))
         case .wait(let id):
             return await withTaskCancellationHandler {
                 await withCheckedContinuation { continuation in

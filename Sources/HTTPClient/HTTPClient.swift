@@ -1,4 +1,5 @@
 internal import CCurl
+import Dispatch
 
 /// libcurl's global state, initialised once before the first handle (lazy globals are thread-safe).
 private let curlGlobalInit: Void = {
@@ -51,11 +52,23 @@ public final class HTTPClient: Sendable {
 
     public let configuration: Configuration
     private let pool: EasyHandlePool
+    /// For a client with one connection (`maxConnections: 1`): an executor on the thread its
+    /// transfers run on. A task that prefers it runs between its transfers on that thread, so an
+    /// answer is followed by the next request without a thread switch, and never waits for a
+    /// thread of the cooperative pool busy with other work. `nil` for clients with more connections.
+    public let transferExecutor: (any TaskExecutor)?
 
     public init(configuration: Configuration = .init()) {
         curlGlobalInit
         self.configuration = configuration
-        self.pool = EasyHandlePool(capacity: configuration.maxConnections)
+        if configuration.maxConnections <= 1 {
+            let queue = DispatchQueue(label: "HTTPClient.EasyHandle")
+            pool = EasyHandlePool(capacity: 1, transferQueue: queue)
+            transferExecutor = TransferExecutor(queue: queue)
+        } else {
+            pool = EasyHandlePool(capacity: configuration.maxConnections, transferQueue: nil)
+            transferExecutor = nil
+        }
     }
 
     /// Sends `request` and returns the complete response, whatever its status. Throws only when

@@ -22,6 +22,10 @@ actor ShopifyAPI {
     private(set) var pageSize: Int
     private var goodPagesInARow = 0
 
+    /// Where a task that makes one request after another should run: on the thread the requests
+    /// run on (the client has one connection).
+    nonisolated var transferExecutor: (any TaskExecutor)? { client.transferExecutor }
+
     init(source: ShopifyOrdersSource, logger: Logger) {
         self.source = source
         self.logger = logger

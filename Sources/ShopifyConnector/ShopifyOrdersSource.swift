@@ -100,9 +100,6 @@ final class ShopifyOrdersReader: SourceReader {
     private var lastID: Int64
     /// Set when the reader goes away: downloads already chained then request nothing more.
     private let abandoned = StopSignal()
-    /// Where the chain of downloads runs, so that each answer is followed by the next request at
-    /// once rather than after the decoding queued on the cooperative pool.
-    private let downloads = DedicatedExecutor(label: "shopify.orders.downloads")
     let expectedTotal: Int?
 
     init(api: ShopifyAPI, sinceID: Int64, pagesPerBatch: Int, decoding: OrdersDecoding, expectedTotal: Int?) {
@@ -148,12 +145,13 @@ final class ShopifyOrdersReader: SourceReader {
     }
 
     /// Keeps a batch and a quarter of pages requested (at least one page more than a batch). The
-    /// chain of downloads is the run's critical path: it runs on an executor of its own (see
-    /// `downloads`), and decoding runs at high priority to keep pace with it and free each body.
+    /// chain of downloads is the run's critical path: it runs on the thread of the transfers
+    /// themselves (`HTTPClient.transferExecutor`), and decoding runs at high priority to keep pace
+    /// with it and free each body.
     private func requestPagesAhead() {
         while ahead.count < pagesPerBatch + max(1, pagesPerBatch / 4) {
             let previous = tail
-            let download = Task(executorPreference: downloads, priority: .high) { [api, firstSinceID, abandoned] () -> OrdersPage? in
+            let download = Task(executorPreference: api.transferExecutor, priority: .high) { [api, firstSinceID, abandoned] () -> OrdersPage? in
                 var request = PageRequest.after(sinceID: firstSinceID)
                 if let previous {
                     guard let page = try await previous.value, let next = try await page.nextRequest(refetchingWith: api) else { return nil }

@@ -1,3 +1,5 @@
+import Dispatch
+import Foundation
 import HTTPClient
 import Testing
 
@@ -226,4 +228,49 @@ private func withClosedPort(_ body: (Int) async throws -> Void) async throws {
     }
     try #require(bound)
     try await body(Int(UInt16(bigEndian: address.sin_port)))
+}
+
+/// `HTTPClient.transferExecutor`: what it is for, and that requests made from it complete.
+@Suite struct TransferExecutorTests {
+    /// A task that prefers the executor runs while every thread of the cooperative pool is busy.
+    /// Here the pool's threads block until that task releases them; were it queued on the pool
+    /// behind them, they would give up after 5 s and the test would fail.
+    @Test func aTaskPreferringItRunsWhileEveryPoolThreadIsBusy() async throws {
+        let executor = try #require(HTTPClient(configuration: .init(maxConnections: 1)).transferExecutor)
+        let poolWidth = ProcessInfo.processInfo.activeProcessorCount
+        let started = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+        let blockers = (0..<poolWidth).map { _ in
+            Task.detached {
+                started.signal()
+                return release.wait(timeout: .now() + 5) == .success
+            }
+        }
+        let releaser = Task(executorPreference: executor) {
+            let everyThreadBlocked = (0..<poolWidth).allSatisfy { _ in started.wait(timeout: .now() + 5) == .success }
+            for _ in 0..<poolWidth { release.signal() }
+            return everyThreadBlocked
+        }
+        #expect(await releaser.value)
+        for blocker in blockers {
+            #expect(await blocker.value, "a pool thread waited 5 s: the task did not run on the transfer executor")
+        }
+    }
+
+    /// Requests from a task on the executor run on the same thread as the task, one after the
+    /// other; each must still complete (a transfer that waited for the task's thread would hang).
+    @Test func requestsFromATaskOnItComplete() async throws {
+        try await withTestServer { port in
+            let client = HTTPClient(configuration: .init(totalTimeout: .seconds(10), maxConnections: 1))
+            let statuses = try await Task(executorPreference: client.transferExecutor) {
+                var statuses: [Int] = []
+                for path in ["hello", "status/503", "hello"] {
+                    statuses.append(try await client.execute(HTTPRequest(url: "http://127.0.0.1:\(port)/\(path)")).status)
+                }
+                return statuses
+            }.value
+            #expect(statuses == [200, 503, 200])
+            #expect(HTTPClient(configuration: .init(maxConnections: 2)).transferExecutor == nil)
+        }
+    }
 }
