@@ -35,8 +35,8 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         let session = RunSession(options: options)
         let environment = options.environment
-        let host = host ?? environment["ETL_HTTP_HOST"].flatMap { $0.isEmpty ? nil : $0 } ?? "127.0.0.1"
-        let port = try port ?? Self.port(from: environment["ETL_HTTP_PORT"])
+        let host = host ?? options.setting("ETL_HTTP_HOST") ?? "127.0.0.1"
+        let port = try port ?? Self.port(from: options.setting("ETL_HTTP_PORT"))
         guard (0...65535).contains(port) else { throw Self.invalid("port \(port) is not between 0 and 65535") }
 
         let logger = options.makeLogger(redactor: session.redactor)
@@ -108,7 +108,7 @@ struct Serve: AsyncParsableCommand {
     }
 
     static func port(from text: String?) throws -> Int {
-        guard let text, !text.isEmpty else { return 8080 }
+        guard let text else { return 8080 }
         guard let port = Int(text) else { throw invalid("ETL_HTTP_PORT=\(text) is not a port number") }
         return port
     }
