@@ -21,3 +21,10 @@ enum DotEnv {
         return result
     }
 }
+
+extension [String: String] {
+    /// An `ETL_…` setting; set but empty counts as unset (compose files pass `${NAME:-}`).
+    func setting(_ name: String) -> String? {
+        self[name].flatMap { $0.isEmpty ? nil : $0 }
+    }
+}

@@ -61,18 +61,12 @@ struct CommonOptions: ParsableArguments {
     /// The process environment, with `.env` from the current directory underneath it.
     var environment: [String: String] { DotEnv.merged(ProcessInfo.processInfo.environment, path: ".env") }
 
-    /// An `ETL_…` setting from `environment`; set but empty counts as unset (compose files pass
-    /// `${NAME:-}`).
-    func setting(_ name: String) -> String? {
-        environment[name].flatMap { $0.isEmpty ? nil : $0 }
-    }
-
     var resolvedStatePath: String {
-        statePath ?? setting("ETL_STATE_PATH") ?? ".etl/state.sqlite"
+        statePath ?? environment.setting("ETL_STATE_PATH") ?? ".etl/state.sqlite"
     }
 
     func makeLogger(redactor: Redactor) -> Logger {
-        let level = (logLevel ?? setting("ETL_LOG_LEVEL")).flatMap(Logger.Level.init(rawValue:)) ?? .info
+        let level = (logLevel ?? environment.setting("ETL_LOG_LEVEL")).flatMap(Logger.Level.init(rawValue:)) ?? .info
         return Logger(label: "etl") { _ in
             ConsoleLogHandler(level: level, redactor: redactor) { Console.shared.line($0) }
         }

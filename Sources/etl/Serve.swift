@@ -35,8 +35,8 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         let session = RunSession(options: options)
         let environment = options.environment
-        let host = host ?? options.setting("ETL_HTTP_HOST") ?? "127.0.0.1"
-        let port = try port ?? Self.port(from: options.setting("ETL_HTTP_PORT"))
+        let host = host ?? environment.setting("ETL_HTTP_HOST") ?? "127.0.0.1"
+        let port = try port ?? Self.port(from: environment.setting("ETL_HTTP_PORT"))
         guard (0...65535).contains(port) else { throw Self.invalid("port \(port) is not between 0 and 65535") }
 
         let logger = options.makeLogger(redactor: session.redactor)
