@@ -92,44 +92,44 @@ final class EasyHandle: @unchecked Sendable {
             },
             ccurl_easy_setopt_pointer(curl, CURLOPT_XFERINFODATA, userData),
         ]
-        codes += setMethodAndBody(request)
-        if let failed = codes.first(where: { $0 != CURLE_OK }) {
-            return .failure(failure(request, failed, errorBuffer))
+        // libcurl reads the body where it is (CURLOPT_POSTFIELDS, not a copy), so the transfer
+        // runs inside the closure that holds the body's bytes in place.
+        let code = withBodyBytes(request) { body in
+            codes += setMethodAndBody(request.method, body)
+            if let failed = codes.first(where: { $0 != CURLE_OK }) { return failed }
+            if cancellation.isCancelled { return CURLE_ABORTED_BY_CALLBACK }
+            return curl_easy_perform(curl)
         }
-
-        if cancellation.isCancelled {
-            return .failure(failure(request, CURLE_ABORTED_BY_CALLBACK, errorBuffer))
-        }
-        let code = curl_easy_perform(curl)
         guard code == CURLE_OK else { return .failure(failure(request, code, errorBuffer)) }
         var status = 0
         _ = ccurl_easy_getinfo_long(curl, CURLINFO_RESPONSE_CODE, &status)
         return .success(HTTPResponse(status: status, headers: state.headers, body: state.body))
     }
 
-    private func setMethodAndBody(_ request: PreparedRequest) -> [CURLcode] {
-        switch (request.method, request.body) {
+    /// The request's body (an empty one for a POST without) at a fixed address for the length
+    /// of `perform`. An empty body still gets a non-null address: with null, libcurl would read the
+    /// body from stdin.
+    private func withBodyBytes(_ request: PreparedRequest, _ perform: (UnsafeRawBufferPointer?) -> CURLcode) -> CURLcode {
+        guard let body = request.body ?? (request.method == "POST" ? [] : nil) else { return perform(nil) }
+        guard !body.isEmpty else { return withUnsafeBytes(of: UInt8(0)) { perform(UnsafeRawBufferPointer(rebasing: $0[..<0])) } }
+        return body.withUnsafeBytes { perform($0) }
+    }
+
+    /// The options for `method` and `body`; libcurl reads `body` where it is, during the transfer.
+    private func setMethodAndBody(_ method: String, _ body: UnsafeRawBufferPointer?) -> [CURLcode] {
+        switch (method, body) {
+        case (let method, let body?):
+            // The size is set so that libcurl does not take the body's length with strlen.
+            let size = ccurl_easy_setopt_off_t(curl, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(body.count))
+            let fields = ccurl_easy_setopt_pointer(curl, CURLOPT_POSTFIELDS, UnsafeMutableRawPointer(mutating: body.baseAddress))
+            let customMethod = method == "POST" ? CURLE_OK : ccurl_easy_setopt_string(curl, CURLOPT_CUSTOMREQUEST, method)
+            return [size, fields, customMethod]
         case ("GET", nil):
             return [ccurl_easy_setopt_long(curl, CURLOPT_HTTPGET, 1)]
         case ("HEAD", nil):
             return [ccurl_easy_setopt_long(curl, CURLOPT_NOBODY, 1)]
-        case (let method, nil) where method != "POST":
+        case (let method, nil):
             return [ccurl_easy_setopt_string(curl, CURLOPT_CUSTOMREQUEST, method)]
-        case (let method, let body):
-            let body = body ?? []
-            // The size must be set first: COPYPOSTFIELDS copies at once, that many bytes (strlen
-            // without it). It needs a non-null pointer even for an empty body: with null, libcurl
-            // would read the body from stdin.
-            let size = ccurl_easy_setopt_off_t(curl, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(body.count))
-            let copy = withUnsafeBytes(of: UInt8(0)) { empty in
-                body.withUnsafeBytes { bytes in
-                    ccurl_easy_setopt_pointer(
-                        curl, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: bytes.baseAddress ?? empty.baseAddress!)
-                    )
-                }
-            }
-            let customMethod = method == "POST" ? CURLE_OK : ccurl_easy_setopt_string(curl, CURLOPT_CUSTOMREQUEST, method)
-            return [size, copy, customMethod]
         }
     }
 
