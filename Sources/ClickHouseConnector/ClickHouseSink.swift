@@ -198,16 +198,20 @@ final class ClickHouseSinkSession: SinkSession {
             bytes.append(contentsOf: index == 0 ? firstRowTag : rowTag)
         }
         switch batch.rows {
-        case .table(let table):
-            // Where each declared column is in the table; a column the table lacks is null.
-            let positions = sink.columns.map { table.columns.firstIndex(of: $0.name) }
-            for row in 0..<table.count {
-                try encodeRow(row) { column, type throws(EncodingProblem) in
-                    if let position = positions[column] {
-                        try type.encode(table[row, position], of: table, into: &bytes)
-                    } else {
-                        try type.encode(.null, into: &bytes)
+        case .tables(let tables):
+            var index = 0
+            for table in tables {
+                // Where each declared column is in the table; a column the table lacks is null.
+                let positions = sink.columns.map { table.columns.firstIndex(of: $0.name) }
+                for row in 0..<table.count {
+                    try encodeRow(index) { column, type throws(EncodingProblem) in
+                        if let position = positions[column] {
+                            try type.encode(table[row, position], of: table, into: &bytes)
+                        } else {
+                            try type.encode(.null, into: &bytes)
+                        }
                     }
+                    index += 1
                 }
             }
         case .values(let values):

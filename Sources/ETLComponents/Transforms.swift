@@ -153,7 +153,7 @@ struct Filter: Transform {
     func apply(_ rows: Rows) throws -> Rows {
         switch rows {
         case .values(let values): .values(values.filter { keeps($0[path: field]) })
-        case .table(let table): .table(table.filter { keeps(table.value(at: field, row: $0)) })
+        case .tables(let tables): .tables(tables.map { table in table.filter { keeps(table.value(at: field, row: $0)) } })
         }
     }
 
@@ -226,16 +226,19 @@ struct Cast: Transform {
                 }
                 return .object(object)
             })
-        case .table(var table):
-            for field in fields {
-                guard let column = table.columns.firstIndex(of: field.name) else { continue }
-                for row in 0..<table.count {
-                    let value = table.value(of: table[row, column])
-                    let result = try converted(value, field)
-                    if result != value { table.set(table.cell(for: result), row: row, column: column) }
+        case .tables(let tables):
+            return .tables(try tables.map { table in
+                var table = table
+                for field in fields {
+                    guard let column = table.columns.firstIndex(of: field.name) else { continue }
+                    for row in 0..<table.count {
+                        let value = table.value(of: table[row, column])
+                        let result = try converted(value, field)
+                        if result != value { table.set(table.cell(for: result), row: row, column: column) }
+                    }
                 }
-            }
-            return .table(table)
+                return table
+            })
         }
     }
 

@@ -232,6 +232,7 @@ struct OrdersPage: Sendable {
                 try JSONParser.flatten(body, recordsAt: "orders", flattening, into: &table, keeping: "id")
             }
             guard let kept else { return nil }
+            table.trimCapacity()
             return DecodedPage(rows: .table(table), ids: try kept.map { id in
                 guard case .int(let id) = id else { throw Self.noID("an id of \(JSONWriter.string(id))") }
                 return id

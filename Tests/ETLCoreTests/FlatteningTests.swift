@@ -160,19 +160,43 @@ struct FlatteningTests {
 }
 
 struct RowTableTests {
-    @Test func cellsHoldValuesAndTablesConcatenateWithTheirStrings() {
+    @Test func cellsHoldValuesAndTablesConcatenateUncopied() {
         var a = RowTable(columns: ["s", "n"])
         a.append(JSONValue.string("é\u{0}x")); a.append(JSONValue.int(1)); a.finishRow()
         var b = RowTable(columns: ["s", "n"])
         b.append(JSONValue.string("second")); b.append(JSONValue.object(JSONObject([("k", .array([.null]))]))); b.finishRow()
         b.append(JSONValue.null); b.append(JSONValue.double(2.5)); b.finishRow()
-        a = RowTable(columns: ["s", "n"], concatenating: [a, b])
-        #expect(a.count == 3)
-        #expect(Rows.table(a).values.map(JSONWriter.string) == [#"{"s":"é\u0000x","n":1}"#, #"{"s":"second","n":{"k":[null]}}"#, #"{"s":null,"n":2.5}"#])
-        let replacement = a.cell(for: .string("new"))
-        a.set(replacement, row: 0, column: 1)
-        #expect(a.value(of: a[0, 1]) == .string("new") && a.value(of: a[1, 0]) == .string("second"))
-        #expect(a.filter { $0 != 1 }.values == [a.values[0], a.values[2]])
-        #expect(a.value(at: FieldPath("n.k")!, row: 1) == .array([.null]) && a.value(at: FieldPath("z")!, row: 0) == nil)
+        let rows = Rows(concatenating: [.table(a), .table(b)])
+        guard case .tables(let parts) = rows else { Issue.record("tables of the same columns became \(rows)"); return }
+        #expect(parts.count == 2 && rows.count == 3)
+        #expect(rows.values.map(JSONWriter.string) == [#"{"s":"é\u0000x","n":1}"#, #"{"s":"second","n":{"k":[null]}}"#, #"{"s":null,"n":2.5}"#])
+        // Other columns, or values among the parts: the rows become values, in the same order.
+        var other = RowTable(columns: ["t"])
+        other.append(JSONValue.bool(true)); other.finishRow()
+        for mixed in [Rows(concatenating: [.table(a), .table(other)]), Rows(concatenating: [.table(a), .values([.object(JSONObject([("t", .bool(true))]))])])] {
+            guard case .values(let values) = mixed else { Issue.record("a mix became \(mixed)"); continue }
+            #expect(values.map(JSONWriter.string) == [#"{"s":"é\u0000x","n":1}"#, #"{"t":true}"#])
+        }
+
+        let replacement = b.cell(for: .string("new"))
+        b.set(replacement, row: 0, column: 1)
+        #expect(b.value(of: b[0, 1]) == .string("new") && b.value(of: b[0, 0]) == .string("second"))
+        #expect(b.filter { $0 != 0 }.values == [b.values[1]])
+        #expect(a.value(at: FieldPath("s")!, row: 0) == .string("é\u{0}x") && a.value(at: FieldPath("z")!, row: 0) == nil)
+        #expect(parts[1].value(at: FieldPath("n.k")!, row: 0) == .array([.null]))
+    }
+
+    @Test func trimmingCapacityKeepsTheRows() {
+        var table = RowTable(columns: ["s", "n"])
+        for row in 0..<1_500 {
+            table.append(JSONValue.string("row \(row)")); table.append(JSONValue.int(Int64(row))); table.finishRow()
+        }
+        let rows = table.values
+        // Grown by doubling, past what it holds by more than an eighth.
+        #expect(table.cells.capacity > table.cells.count + table.cells.count / 8)
+        table.trimCapacity()
+        #expect(table.values == rows)
+        #expect(table.cells.capacity <= table.cells.count + table.cells.count / 8)
+        #expect(table.text.capacity <= table.text.count + table.text.count / 8)
     }
 }

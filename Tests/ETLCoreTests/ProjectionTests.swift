@@ -237,6 +237,10 @@ struct BatchHashTests {
         let more = table(#"{"a":"","b":{"c":"d"}}"#, #"{"a":"\u0000é","b":[]}"#, #"{"a":"x","b":null}"#)
         #expect(BatchHash.of(more) == BatchHash.of(.values(more.values)))
         #expect(BatchHash.of(more) != BatchHash.of(table(#"{"a":"","b":{"c":"d"}}"#, #"{"a":"\u0000é","b":[]}"#)))
+        // A batch kept as its pages' tables hashes as the same rows in one table.
+        let parts = Rows(concatenating: [table(#"{"a":"","b":{"c":"d"}}"#), table(#"{"a":"\u0000é","b":[]}"#, #"{"a":"x","b":null}"#)])
+        guard case .tables(let tables) = parts else { Issue.record("tables of the same columns became \(parts)"); return }
+        #expect(tables.count == 2 && BatchHash.of(parts) == BatchHash.of(more))
     }
 
     @Test func theFormIsPrefixFree() {

@@ -71,24 +71,18 @@ public struct RowTable: Sendable {
         return .string(offset: offset, count: Self.stringLength(bytes.count))
     }
 
-    /// The rows of `tables`, which have `columns`, one after the other.
-    public init(columns: [String], concatenating tables: [RowTable]) {
-        self.columns = columns
-        cells.reserveCapacity(tables.reduce(0) { $0 + $1.cells.count })
-        text.reserveCapacity(tables.reduce(0) { $0 + $1.text.count })
-        for table in tables {
-            precondition(table.columns == columns, "concatenating a table of other columns")
-            let textBase = text.count, nestedBase = nested.count
-            for cell in table.cells {
-                switch cell {
-                case .string(let offset, let count): cells.append(.string(offset: offset + textBase, count: count))
-                case .nested(let index): cells.append(.nested(index + nestedBase))
-                case .null, .bool, .int, .double: cells.append(cell)
-                }
-            }
-            text += table.text
-            nested += table.nested
-            count += table.count
+    /// Gives back the capacity that growing left unused: for a table kept a while, such as a
+    /// page's table kept as part of its batch.
+    public mutating func trimCapacity() {
+        Self.trim(&cells)
+        Self.trim(&text)
+    }
+
+    /// Moves `array` into storage of its size when growing left more than an eighth of it unused.
+    private static func trim<Element>(_ array: inout [Element]) {
+        guard array.capacity > array.count + array.count / 8 else { return }
+        array = Array(unsafeUninitializedCapacity: array.count) { buffer, initialized in
+            initialized = buffer.initialize(fromContentsOf: array)
         }
     }
 

@@ -1,24 +1,34 @@
-/// The rows of a batch as they pass between stages: any JSON values, or a table of named columns
+/// The rows of a batch as they pass between stages: any JSON values, or tables of named columns
 /// once a step such as `select` has given every row the same ones.
 public enum Rows: Sendable {
     case values([JSONValue])
-    case table(RowTable)
+    /// Tables of the same columns, their rows one after the other. A batch of pages keeps each
+    /// page's table as it was decoded: the batch is never copied into one table.
+    case tables([RowTable])
+
+    /// The rows of one table.
+    public static func table(_ table: RowTable) -> Rows { .tables([table]) }
 
     public var count: Int {
         switch self {
         case .values(let values): values.count
-        case .table(let table): table.count
+        case .tables(let tables): tables.reduce(0) { $0 + $1.count }
         }
     }
 
     public var isEmpty: Bool { count == 0 }
 
-    /// The rows of `parts` one after the other: a table when all are tables of the same columns.
+    /// The rows of `parts` one after the other: their tables, not copied, when all parts are
+    /// tables of the same columns; values otherwise.
     public init(concatenating parts: [Rows]) {
         var tables: [RowTable] = []
-        for case .table(let table) in parts where table.columns == tables.first?.columns ?? table.columns { tables.append(table) }
-        if let first = tables.first, tables.count == parts.count {
-            self = .table(RowTable(columns: first.columns, concatenating: tables))
+        var allTables = true
+        for part in parts {
+            guard case .tables(let partTables) = part else { allTables = false; break }
+            tables += partTables
+        }
+        if allTables, let columns = tables.first?.columns, tables.allSatisfy({ $0.columns == columns }) {
+            self = .tables(tables)
         } else {
             self = .values(parts.flatMap(\.values))
         }
@@ -28,7 +38,7 @@ public enum Rows: Sendable {
     public var values: [JSONValue] {
         switch self {
         case .values(let values): values
-        case .table(let table): table.values
+        case .tables(let tables): tables.flatMap(\.values)
         }
     }
 }

@@ -6,8 +6,8 @@
 /// strings as a 4-byte length and their UTF-8; arrays and objects as a 4-byte count and their
 /// elements (object keys as strings, in row order).
 enum BatchHash {
-    /// A table hashes as the same rows written as objects would: how rows are stored does not
-    /// change a batch's hash.
+    /// Tables hash as the same rows written as objects would: how rows are stored (and in how
+    /// many tables) does not change a batch's hash.
     static func of(_ rows: Rows) -> String {
         var hasher = SHA256()
         var bytes: [UInt8] = []
@@ -18,15 +18,17 @@ enum BatchHash {
                 append(row, to: &bytes)
                 feed(&bytes, to: &hasher)
             }
-        case .table(let table):
-            for row in 0..<table.count {
-                bytes.append(7)
-                append(UInt32(table.columns.count), to: &bytes)
-                for (column, name) in table.columns.enumerated() {
-                    append(name, to: &bytes)
-                    append(table[row, column], of: table, to: &bytes)
+        case .tables(let tables):
+            for table in tables {
+                for row in 0..<table.count {
+                    bytes.append(7)
+                    append(UInt32(table.columns.count), to: &bytes)
+                    for (column, name) in table.columns.enumerated() {
+                        append(name, to: &bytes)
+                        append(table[row, column], of: table, to: &bytes)
+                    }
+                    feed(&bytes, to: &hasher)
                 }
-                feed(&bytes, to: &hasher)
             }
         }
         hasher.update(bytes)
