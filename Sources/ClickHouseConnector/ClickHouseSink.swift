@@ -162,45 +162,52 @@ final class ClickHouseSinkSession: SinkSession {
         }
     }
 
-    func load(_ batch: LoadBatch) async throws {
-        let data = try encode(batch)
+    func load(_ batch: consuming LoadBatch) async throws {
+        let sequence = batch.sequence
+        let staged = StagedBatch(hash: batch.hash, rows: batch.rows.count)
+        let data = try encode(consume batch)
         let names = (sink.columns.map { ClickHouseSQL.identifier($0.name) } + ["_etl_batch", "_etl_batch_hash"]).joined(separator: ", ")
         let statement = "INSERT INTO \(staging) (\(names)) FORMAT RowBinary"
-        try await retrying("insert batch \(batch.sequence)") {
+        try await retrying("insert batch \(sequence)") {
             do {
                 try await client.insert(statement, data: data)
             } catch let error as ClickHouseError where error.isTransient {
                 // The INSERT may have landed before the connection broke: look before inserting again.
-                if try await landedBatches()[batch.sequence] == StagedBatch(hash: batch.hash, rows: batch.rows.count) { return }
+                if try await landedBatches()[sequence] == staged { return }
                 throw error
             }
         }
     }
 
-    private func encode(_ batch: LoadBatch) throws -> [UInt8] {
+    /// The batch in RowBinary. Each of its tables is freed once encoded, so that the batch's rows
+    /// and their encoding are not both whole in memory.
+    private func encode(_ batch: consuming LoadBatch) throws -> [UInt8] {
+        let sequence = batch.sequence, hash = batch.hash
+        var rows = batch.rows
+        _ = consume batch
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(batch.rows.count * 64)
+        bytes.reserveCapacity(rows.count * 64)
         // `_etl_batch` and `_etl_batch_hash`: the hash only in the first row, as one row is enough
         // to check the batch (`landedBatches`), and the other rows then carry one byte, not 65.
         var rowTag: [UInt8] = []
-        try! ColumnType.unsigned(bits: 32).encode(.int(Int64(batch.sequence)), into: &rowTag)
+        try! ColumnType.unsigned(bits: 32).encode(.int(Int64(sequence)), into: &rowTag)
         var firstRowTag = rowTag
-        try! ColumnType.string.encode(.string(batch.hash), into: &firstRowTag)
+        try! ColumnType.string.encode(.string(hash), into: &firstRowTag)
         try! ColumnType.string.encode(.string(""), into: &rowTag)
         func encodeRow(_ index: Int, _ cell: (_ column: Int, _ type: ColumnType) throws(EncodingProblem) -> Void) throws {
             for (column, declared) in sink.columns.enumerated() {
                 do {
                     try cell(column, declared.type)
                 } catch {
-                    throw ETLError(.stageFailed, "clickhouse sink: batch \(batch.sequence), row \(index + 1), column \(declared.name): \(error)")
+                    throw ETLError(.stageFailed, "clickhouse sink: batch \(sequence), row \(index + 1), column \(declared.name): \(error)")
                 }
             }
             bytes.append(contentsOf: index == 0 ? firstRowTag : rowTag)
         }
-        switch batch.rows {
-        case .tables(let tables):
+        if var tables = rows.takeTables() {
             var index = 0
-            for table in tables {
+            tables.reverse()
+            while let table = tables.popLast() {
                 // Where each declared column is in the table; a column the table lacks is null.
                 let positions = sink.columns.map { table.columns.firstIndex(of: $0.name) }
                 for row in 0..<table.count {
@@ -214,10 +221,10 @@ final class ClickHouseSinkSession: SinkSession {
                     index += 1
                 }
             }
-        case .values(let values):
-            for (index, row) in values.enumerated() {
+        } else {
+            for (index, row) in rows.values.enumerated() {
                 guard case .object(let object) = row else {
-                    throw ETLError(.stageFailed, "clickhouse sink: row \(index + 1) of batch \(batch.sequence) is a \(row.kindName), not an object")
+                    throw ETLError(.stageFailed, "clickhouse sink: row \(index + 1) of batch \(sequence) is a \(row.kindName), not an object")
                 }
                 try encodeRow(index) { column, type throws(EncodingProblem) in
                     try type.encode(object[sink.columns[column].name] ?? .null, into: &bytes)

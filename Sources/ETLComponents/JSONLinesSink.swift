@@ -94,7 +94,7 @@ final class JSONLinesSinkSession: SinkSession {
         try writeManifest()
     }
 
-    func load(_ batch: LoadBatch) async throws {
+    func load(_ batch: consuming LoadBatch) async throws {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(batch.rows.count * 128)
         for row in batch.rows.values {

@@ -186,6 +186,23 @@ struct RowTableTests {
         #expect(parts[1].value(at: FieldPath("n.k")!, row: 0) == .array([.null]))
     }
 
+    @Test func takenTablesAreTheOnlyReference() {
+        func page(_ title: String) -> RowTable {
+            var table = RowTable(columns: ["title"])
+            table.append(JSONValue.string(title)); table.finishRow()
+            return table
+        }
+        var rows = Rows(concatenating: [.table(page("a")), .table(page("b"))])
+        guard var tables = rows.takeTables() else { Issue.record("no tables in \(rows)"); return }
+        var values = Rows.values([.int(1)])
+        #expect(rows.isEmpty && tables.count == 2 && values.takeTables() == nil && values.count == 1)
+        // Changing a cell of a table referenced elsewhere would copy its cells first.
+        let cells = tables[1].cells.withUnsafeBufferPointer(\.baseAddress)
+        tables[1].set(tables[1].cell(for: .string("c")), row: 0, column: 0)
+        #expect(tables[1].cells.withUnsafeBufferPointer(\.baseAddress) == cells)
+        #expect(tables.flatMap(\.values) == [.object(JSONObject([("title", .string("a"))])), .object(JSONObject([("title", .string("c"))]))])
+    }
+
     @Test func trimmingCapacityKeepsTheRows() {
         var table = RowTable(columns: ["s", "n"])
         for row in 0..<1_500 {

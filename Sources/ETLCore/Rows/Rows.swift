@@ -34,6 +34,14 @@ public enum Rows: Sendable {
         }
     }
 
+    /// The tables, moved out of these rows, which are left empty; `nil` for values, which stay.
+    /// Holding the only reference, the caller can free each table once it is done with it.
+    public mutating func takeTables() -> [RowTable]? {
+        guard case .tables(let tables) = self else { return nil }
+        self = .values([])
+        return tables
+    }
+
     /// Every row as a value; a table's rows become objects keyed by its columns.
     public var values: [JSONValue] {
         switch self {

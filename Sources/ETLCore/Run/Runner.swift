@@ -172,7 +172,9 @@ public struct Runner: Sendable {
         let clock = ContinuousClock()
         let sessionStart = clock.now
         let recordsBefore = run.records
-        var current: (batch: PreparedBatch, load: LoadBatch)?
+        // The batch between its extraction and its checkpoint. Its rows leave with the load
+        // (`load` is then nil), so that the sink can free them as it writes them out.
+        var current: (cursor: JSONValue, records: Int, rows: Int, load: LoadBatch?)?
         var action = machine.start()
         while true {
             switch action {
@@ -191,11 +193,11 @@ public struct Runner: Sendable {
                 }
                 let sequence = machine.currentSequence
                 FailPoints.hit("after-extract", sequence: sequence)
-                let load = LoadBatch(sequence: sequence, hash: prepared.hash, rows: prepared.rows)
-                current = (prepared, load)
+                let rowCount = prepared.rows.count
+                current = (prepared.cursor, prepared.records, rowCount, LoadBatch(sequence: sequence, hash: prepared.hash, rows: prepared.rows))
                 stage = .checkpoint
-                try store.beginBatch(runID: run.id, sequence: sequence, hash: load.hash, records: prepared.records, rows: load.rows.count)
-                action = machine.batchExtracted(hash: load.hash, rowCount: load.rows.count)
+                try store.beginBatch(runID: run.id, sequence: sequence, hash: prepared.hash, records: prepared.records, rows: rowCount)
+                action = machine.batchExtracted(hash: prepared.hash, rowCount: rowCount)
 
             case .load(let sequence, let discardingFrom):
                 stage = .load
@@ -203,21 +205,24 @@ public struct Runner: Sendable {
                     logger.notice("discarding staged batches from \(discardingFrom): the source now yields different data")
                     try await session.discardBatches(from: discardingFrom)
                 }
-                if let load = current?.load, !load.rows.isEmpty { try await session.load(load) }
+                if let load = current?.load {
+                    current?.load = nil
+                    if !load.rows.isEmpty { try await session.load(consume load) }
+                }
                 FailPoints.hit("after-load", sequence: sequence)
                 action = machine.batchLoaded()
 
             case .checkpoint(let sequence, let alreadyStaged):
                 stage = .checkpoint
                 if alreadyStaged { logger.notice("batch \(sequence) was already staged before the interruption; not loading it again") }
-                guard let cursor = current?.batch.cursor else { preconditionFailure("checkpoint without a batch") }
+                guard let cursor = current?.cursor else { preconditionFailure("checkpoint without a batch") }
                 let seconds = (clock.now - sessionStart) / .seconds(1)
-                let rate = seconds > 0 ? Double(run.records + (current?.batch.records ?? 0) - recordsBefore) / seconds : nil
+                let rate = seconds > 0 ? Double(run.records + (current?.records ?? 0) - recordsBefore) / seconds : nil
                 run = try store.commitBatch(runID: run.id, sequence: sequence, cursor: cursor, recordsPerSecond: rate)
                 FailPoints.hit("after-checkpoint", sequence: sequence)
                 onProgress(RunProgress(runID: run.id, pipeline: run.pipeline, batches: run.batches, records: run.records, rows: run.rows,
                                        expectedTotal: expectedTotal, recordsPerSecond: rate ?? 0))
-                logger.debug("batch \(sequence) checkpointed", metadata: ["rows": "\(current?.load.rows.count ?? 0)"])
+                logger.debug("batch \(sequence) checkpointed", metadata: ["rows": "\(current?.rows ?? 0)"])
                 current = nil
                 action = machine.batchCheckpointed(stopRequested: stop.isRequested)
 

@@ -144,8 +144,10 @@ public protocol SinkSession: AnyObject {
     func landedBatches() async throws -> [Int: StagedBatch]
     /// Removes staged batches with a sequence number at or above `sequence`.
     func discardBatches(from sequence: Int) async throws
-    /// Stages one batch, atomically: after a crash it is either wholly present or absent.
-    func load(_ batch: LoadBatch) async throws
+    /// Stages one batch, atomically: after a crash it is either wholly present or absent. The
+    /// batch is the sink's: the runner keeps no reference to its rows, so that a sink can free them
+    /// as soon as it has written them out.
+    func load(_ batch: consuming LoadBatch) async throws
     /// Swaps staging into place in one atomic step. Idempotent: called again after a crash during
     /// or after the swap, it finishes the job or does nothing.
     func complete() async throws
