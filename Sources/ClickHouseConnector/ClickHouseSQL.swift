@@ -64,12 +64,13 @@ extension String {
 
 /// The column types the sink writes, with their RowBinary encoding (little-endian integers,
 /// strings as a LEB128 length and the bytes: no escaping, so every byte survives).
-indirect enum ColumnType: Equatable, Sendable, CustomStringConvertible {
+enum ColumnType: Equatable, Sendable, CustomStringConvertible {
     case string
     case unsigned(bits: Int)
     case signed(bits: Int)
     case float32, float64
-    case nullable(ColumnType)
+    // Only this case is boxed: copying the others, once per cell, costs no reference counting.
+    indirect case nullable(ColumnType)
 
     static let supported = "String, UInt8/16/32/64, Int8/16/32/64, Float32, Float64, Nullable(…) of these"
 
@@ -136,13 +137,14 @@ indirect enum ColumnType: Equatable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// Appends a table cell in RowBinary: strings straight from the table's bytes, the rest as values.
-    func encode(_ cell: RowTable.Cell, of table: RowTable, into bytes: inout [UInt8]) throws(EncodingProblem) {
+    /// Appends a cell of `table`, whose string bytes are `text`, in RowBinary: strings straight
+    /// from those bytes, the rest as values.
+    func encode(_ cell: RowTable.Cell, of table: RowTable, text: UnsafeBufferPointer<UInt8>, into bytes: inout [UInt8]) throws(EncodingProblem) {
         switch (self, cell) {
         case (.string, .string(let offset, let count)), (.nullable(.string), .string(let offset, let count)):
             if isNullable { bytes.append(0) }
             Self.appendLength(Int(count), into: &bytes)
-            bytes.append(contentsOf: table.text[offset..<offset + Int(count)])
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: text[offset..<offset + Int(count)]))
         default:
             try encode(table.value(of: cell), into: &bytes)
         }
@@ -159,7 +161,7 @@ indirect enum ColumnType: Equatable, Sendable, CustomStringConvertible {
     }
 
     private static func appendLittleEndian(_ value: UInt64, bytes count: Int, into bytes: inout [UInt8]) {
-        for index in 0..<count { bytes.append(UInt8(truncatingIfNeeded: value >> (8 * UInt64(index)))) }
+        withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: $0[..<count])) }
     }
 }
 

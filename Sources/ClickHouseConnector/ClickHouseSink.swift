@@ -194,41 +194,48 @@ final class ClickHouseSinkSession: SinkSession {
         var firstRowTag = rowTag
         try! ColumnType.string.encode(.string(hash), into: &firstRowTag)
         try! ColumnType.string.encode(.string(""), into: &rowTag)
-        func encodeRow(_ index: Int, _ cell: (_ column: Int, _ type: ColumnType) throws(EncodingProblem) -> Void) throws {
-            for (column, declared) in sink.columns.enumerated() {
-                do {
-                    try cell(column, declared.type)
-                } catch {
-                    throw ETLError(.stageFailed, "clickhouse sink: batch \(sequence), row \(index + 1), column \(declared.name): \(error)")
-                }
-            }
-            bytes.append(contentsOf: index == 0 ? firstRowTag : rowTag)
+        let columns = sink.columns
+        func failure(row index: Int, column: Int, _ problem: any Error) -> ETLError {
+            ETLError(.stageFailed, "clickhouse sink: batch \(sequence), row \(index + 1), column \(columns[column].name): \(problem)")
         }
+        var index = 0
         if var tables = rows.takeTables() {
-            var index = 0
             tables.reverse()
             while let table = tables.popLast() {
                 // Where each declared column is in the table; a column the table lacks is null.
-                let positions = sink.columns.map { table.columns.firstIndex(of: $0.name) }
-                for row in 0..<table.count {
-                    try encodeRow(index) { column, type throws(EncodingProblem) in
-                        if let position = positions[column] {
-                            try type.encode(table[row, position], of: table, into: &bytes)
-                        } else {
-                            try type.encode(.null, into: &bytes)
+                let positions = columns.map { table.columns.firstIndex(of: $0.name) }
+                try table.text.withUnsafeBufferPointer { text in
+                    for row in 0..<table.count {
+                        for (column, declared) in columns.enumerated() {
+                            do {
+                                if let position = positions[column] {
+                                    try declared.type.encode(table[row, position], of: table, text: text, into: &bytes)
+                                } else {
+                                    try declared.type.encode(.null, into: &bytes)
+                                }
+                            } catch {
+                                throw failure(row: index, column: column, error)
+                            }
                         }
+                        bytes.append(contentsOf: index == 0 ? firstRowTag : rowTag)
+                        index += 1
                     }
-                    index += 1
                 }
             }
         } else {
-            for (index, row) in rows.values.enumerated() {
+            for row in rows.values {
                 guard case .object(let object) = row else {
                     throw ETLError(.stageFailed, "clickhouse sink: row \(index + 1) of batch \(sequence) is a \(row.kindName), not an object")
                 }
-                try encodeRow(index) { column, type throws(EncodingProblem) in
-                    try type.encode(object[sink.columns[column].name] ?? .null, into: &bytes)
+                for (column, declared) in columns.enumerated() {
+                    do {
+                        try declared.type.encode(object[declared.name] ?? .null, into: &bytes)
+                    } catch {
+                        throw failure(row: index, column: column, error)
+                    }
                 }
+                bytes.append(contentsOf: index == 0 ? firstRowTag : rowTag)
+                index += 1
             }
         }
         return bytes

@@ -155,6 +155,23 @@ struct ClickHouseLoadTests {
         try await expectNoStagingTables(clickHouse)
     }
 
+    @Test func aValueThatDoesNotFitItsColumnNamesItsRowAndColumn() async throws {
+        let clickHouse = try await ClickHouseHarness.start()
+        let directory = try TemporaryDirectory()
+        try directory.write("in.jsonl", (1...5).map { #"{"n": \#($0 == 4 ? 300 : $0), "s": "x"}"# }.joined(separator: "\n"))
+        // Rows as values (no transform), and as a table (after `select`).
+        for (name, transform) in [("values", ""), ("table", #""transform": [{"type": "select", "fields": {"s": "s", "n": "n"}}],"#)] {
+            try directory.write("\(name).json", """
+                {"version": 1, "name": "fit-\(name)", "extract": {"type": "jsonl", "path": "in.jsonl", "batch_size": 3}, \(transform)
+                 "load": {"type": "clickhouse", "url": "${CLICKHOUSE_URL}", "user": "${CLICKHOUSE_USER}", "password": "${CLICKHOUSE_PASSWORD}",
+                          "database": "${CLICKHOUSE_DATABASE}", "table": "fit_\(name)", "columns": {"s": "String", "n": "UInt8"}, "order_by": "n"}}
+                """)
+            let result = try await Subprocess.run(["run", "\(name).json", "--state", "s.sqlite"], in: directory.url, environment: clickHouse.environment)
+            #expect(result.status != 0)
+            #expect(result.output.contains("clickhouse sink: batch 2, row 1, column n: 300 does not fit UInt8"), "\(name): \(result.output)")
+        }
+    }
+
     @Test func clickHouseStoppedMidRunFailsClearlyAndResumeCompletes() async throws {
         let clickHouse = try await ClickHouseHarness.start(privateServer: true)
         let directory = try TemporaryDirectory()

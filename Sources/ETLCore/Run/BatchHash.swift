@@ -20,14 +20,27 @@ enum BatchHash {
             }
         case .tables(let tables):
             for table in tables {
-                for row in 0..<table.count {
-                    bytes.append(7)
-                    append(UInt32(table.columns.count), to: &bytes)
-                    for (column, name) in table.columns.enumerated() {
-                        append(name, to: &bytes)
-                        append(table[row, column], of: table, to: &bytes)
+                // What every row of the table starts with (an object's tag and size), then each
+                // column's key: the same bytes in every row, so written out once.
+                var fixed: [UInt8] = [7]
+                append(UInt32(table.columns.count), to: &fixed)
+                let rowStart = 0..<fixed.count
+                let keys = table.columns.map { name in
+                    let start = fixed.count
+                    append(name, to: &fixed)
+                    return start..<fixed.count
+                }
+                fixed.withUnsafeBufferPointer { fixed in
+                    table.text.withUnsafeBufferPointer { text in
+                        for row in 0..<table.count {
+                            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: fixed[rowStart]))
+                            for column in keys.indices {
+                                bytes.append(contentsOf: UnsafeBufferPointer(rebasing: fixed[keys[column]]))
+                                append(table[row, column], of: table, text: text, to: &bytes)
+                            }
+                            feed(&bytes, to: &hasher)
+                        }
                     }
-                    feed(&bytes, to: &hasher)
                 }
             }
         }
@@ -71,12 +84,13 @@ enum BatchHash {
         }
     }
 
-    private static func append(_ cell: RowTable.Cell, of table: RowTable, to bytes: inout [UInt8]) {
+    /// A cell of `table`, whose string bytes are `text`.
+    private static func append(_ cell: RowTable.Cell, of table: RowTable, text: UnsafeBufferPointer<UInt8>, to bytes: inout [UInt8]) {
         switch cell {
         case .string(let offset, let count):
             bytes.append(5)
             append(count, to: &bytes)
-            bytes.append(contentsOf: table.text[offset..<offset + Int(count)])
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: text[offset..<offset + Int(count)]))
         case .null, .bool, .int, .double, .nested:
             append(table.value(of: cell), to: &bytes)
         }
