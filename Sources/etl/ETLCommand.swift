@@ -57,31 +57,36 @@ struct CommonOptions: ParsableArguments {
 
     @Option(help: "trace, debug, info, notice, warning, error or critical (default: $ETL_LOG_LEVEL, else info).")
     var logLevel: String?
-
-    /// The process environment, with `.env` from the current directory underneath it.
-    var environment: [String: String] { DotEnv.merged(ProcessInfo.processInfo.environment, path: ".env") }
-
-    var resolvedStatePath: String {
-        statePath ?? environment.setting("ETL_STATE_PATH") ?? ".etl/state.sqlite"
-    }
-
-    func makeLogger(redactor: Redactor) -> Logger {
-        let level = (logLevel ?? environment.setting("ETL_LOG_LEVEL")).flatMap(Logger.Level.init(rawValue:)) ?? .info
-        return Logger(label: "etl") { _ in
-            ConsoleLogHandler(level: level, redactor: redactor) { Console.shared.line($0) }
-        }
-    }
 }
 
-/// What `run` and `resume` share: loading the pipeline, the runner, signals and error reporting.
+/// What the commands share: the environment, loading the pipeline, the checkpoint store, the
+/// runner, signals and error reporting.
 struct RunSession {
     let options: CommonOptions
     let redactor = Redactor()
+    /// The process environment, with `.env` from the current directory underneath it; read once.
+    let environment: [String: String]
+
+    init(options: CommonOptions) {
+        self.options = options
+        environment = DotEnv.merged(ProcessInfo.processInfo.environment, path: ".env")
+    }
+
+    var statePath: String {
+        options.statePath ?? environment.setting("ETL_STATE_PATH") ?? ".etl/state.sqlite"
+    }
+
+    func makeLogger() -> Logger {
+        let level = (options.logLevel ?? environment.setting("ETL_LOG_LEVEL")).flatMap(Logger.Level.init(rawValue:)) ?? .info
+        return Logger(label: "etl") { [redactor] _ in
+            ConsoleLogHandler(level: level, redactor: redactor) { Console.shared.line($0) }
+        }
+    }
 
     /// Loads and checks a pipeline file; on problems prints them all and exits with status 2.
     func loadPipeline(_ path: String, isValidating: Bool = false) throws -> Pipeline {
         do {
-            return try Pipeline.load(path: path, registry: StandardComponents.registry, environment: options.environment, redactor: redactor)
+            return try Pipeline.load(path: path, registry: StandardComponents.registry, environment: environment, redactor: redactor)
         } catch {
             Console.shared.line(redactor.redact(error.description))
             if !isValidating { Console.shared.line("error: \(path) is not a valid pipeline file; fix the problems above and run it again") }
@@ -91,7 +96,7 @@ struct RunSession {
 
     func openStore() throws -> CheckpointStore {
         do {
-            return try CheckpointStore(path: options.resolvedStatePath)
+            return try CheckpointStore(path: statePath)
         } catch {
             Console.shared.line("error: \(redactor.redact(error.description))")
             throw ExitCode(ExitStatus.runFailed)
@@ -103,7 +108,7 @@ struct RunSession {
     func perform(_ body: @Sendable (Runner) async throws -> RunRecord) async throws {
         let store = try openStore()
         let stop = StopSignal()
-        let logger = options.makeLogger(redactor: redactor)
+        let logger = makeLogger()
         let runner = Runner(store: store, logger: logger, redactor: redactor, stop: stop) { progress in
             Console.shared.progress(ProgressLine.render(progress))
         }

@@ -34,12 +34,12 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let session = RunSession(options: options)
-        let environment = options.environment
+        let environment = session.environment
         let host = host ?? environment.setting("ETL_HTTP_HOST") ?? "127.0.0.1"
         let port = try port ?? Self.port(from: environment.setting("ETL_HTTP_PORT"))
         guard (0...65535).contains(port) else { throw Self.invalid("port \(port) is not between 0 and 65535") }
 
-        let logger = options.makeLogger(redactor: session.redactor)
+        let logger = session.makeLogger()
         let named = !files.isEmpty
         let paths = named ? files : Self.discoverPipelineFiles()
         if paths.isEmpty { logger.warning("no pipeline files to serve: none named and none in pipelines/") }

@@ -19,8 +19,8 @@ struct Status: AsyncParsableCommand {
     func run() async throws {
         let session = RunSession(options: options)
         // Looking must not create a state file (and race a run that is creating it).
-        guard FileManager.default.fileExists(atPath: options.resolvedStatePath) else {
-            print(json ? "[]" : "no runs recorded in \(options.resolvedStatePath)")
+        guard FileManager.default.fileExists(atPath: session.statePath) else {
+            print(json ? "[]" : "no runs recorded in \(session.statePath)")
             return
         }
         let store = try session.openStore()
