@@ -2,6 +2,7 @@ import ETLComponents
 import ETLCore
 import Foundation
 import Logging
+import Synchronization
 import Testing
 
 /// The runner in-process against a real SQLite file and real files on disk.
@@ -99,6 +100,20 @@ struct RunnerTests {
         #expect(run.error?.contains("hunter2-secret") == false)
     }
 
+    @Test func theSourceOpensWhileTheSinkSessionOpens() async throws {
+        let opened = SourceOpened()
+        var registry = ComponentRegistry()
+        registry.registerSource("witnessed") { _ in WitnessedSource(opened: opened) }
+        registry.registerSink("waits-for-source") { _ in WaitsForSourceSink(opened: opened) }
+        let text = #"{"version": 1, "name": "overlap-test", "extract": {"type": "witnessed"}, "load": {"type": "waits-for-source"}}"#
+        let pipeline = try Pipeline.build(file: PipelineFile(path: directory.path + "/overlap.json", text: text), registry: registry,
+                                          environment: [:], redactor: Redactor())
+        let run = try await runner().start(pipeline)
+        #expect(run.state == .completed)
+        #expect(run.records == 2)
+        #expect(run.expectedTotal == 2)
+    }
+
     @Test func latestRunFindsTheNewestAndTheNewestResumable() throws {
         let store = try CheckpointStore(path: directory.appendingPathComponent("state.sqlite").path)
         #expect(try store.latestRun(resumable: true) == nil)
@@ -134,4 +149,56 @@ struct FailingSink: Sink {
         throw ETLError(.stageFailed, "login with password \(password) refused")
     }
     func discardRun(context: StageContext) async throws {}
+}
+
+/// Whether a source has opened its reader.
+final class SourceOpened: Sendable {
+    private let flag = Atomic<Bool>(false)
+
+    func mark() { flag.store(true, ordering: .relaxed) }
+    var isMarked: Bool { flag.load(ordering: .relaxed) }
+}
+
+/// Two records in one batch; marks `opened` when its reader opens.
+struct WitnessedSource: Source {
+    let opened: SourceOpened
+
+    func openReader(after cursor: JSONValue?, fields: FieldSelection, context: StageContext) async throws -> any SourceReader {
+        opened.mark()
+        return TwoRecordsReader()
+    }
+}
+
+final class TwoRecordsReader: SourceReader {
+    private var done = false
+    let expectedTotal: Int? = 2
+
+    func next() async throws -> SourceBatch? {
+        defer { done = true }
+        return done ? nil : SourceBatch(records: [.object(JSONObject([("id", .int(1))])), .object(JSONObject([("id", .int(2))]))], cursor: .int(2))
+    }
+}
+
+/// Opens its session only once the source has opened: a runner that opened the source only after
+/// the sink session would wait here until the sink gives up.
+struct WaitsForSourceSink: Sink {
+    let opened: SourceOpened
+
+    func openSession(context: StageContext) async throws -> any SinkSession {
+        let deadline = ContinuousClock.now + .seconds(5)
+        while !opened.isMarked {
+            guard ContinuousClock.now < deadline else { throw ETLError(.stageFailed, "the source did not open while the sink session opened") }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        return DiscardingSession()
+    }
+
+    func discardRun(context: StageContext) async throws {}
+}
+
+final class DiscardingSession: SinkSession {
+    func landedBatches() async throws -> [Int: StagedBatch] { [:] }
+    func discardBatches(from sequence: Int) async throws {}
+    func load(_ batch: consuming LoadBatch) async throws {}
+    func complete() async throws {}
 }

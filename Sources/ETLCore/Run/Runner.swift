@@ -141,12 +141,16 @@ public struct Runner: Sendable {
     private func drive(_ pipeline: Pipeline, run initial: RunRecord, context: StageContext, stage: inout Stage) async throws -> RunRecord {
         var run = initial
         let logger = context.logger
+        // The source needs nothing from the sink: it opens and starts downloading while the sink
+        // session opens and the staging is checked.
+        let batches = context.resumesCompletion ? nil : BatchPreparer { [self] in
+            try await openReader(pipeline, after: initial.cursorValue, context: context)
+        }
+        defer { batches?.cancel() }
         stage = .load
         let session = try await pipeline.sink.openSession(context: context)
 
         var machine: RunStateMachine
-        var batches: BatchPreparer?
-        var expectedTotal: Int?
         if context.resumesCompletion {
             machine = try RunStateMachine(checkpointed: run.batches, expectedStaged: [:], staged: [:], completing: true)
         } else {
@@ -161,20 +165,17 @@ public struct Runner: Sendable {
                 throw ETLError(.stagingLost,
                                "the staging data of run \(run.id) lacks or differs in batches the checkpoint says were loaded (\(error.missingSequences.prefix(5).map(String.init).joined(separator: ", "))); discard the run and start over with `etl run \(pipeline.file.path) --restart`")
             }
-            stage = .extract
-            let (reader, transforms) = try await openReader(pipeline, after: run.cursorValue, context: context)
-            expectedTotal = reader.expectedTotal
-            batches = BatchPreparer(reader: reader, transforms: transforms)
-            try store.setExpectedTotal(runID: run.id, expectedTotal)
         }
 
-        defer { batches?.cancel() }
         let clock = ContinuousClock()
         let sessionStart = clock.now
         let recordsBefore = run.records
         // The batch between its extraction and its checkpoint. Its rows leave with the load
         // (`load` is then nil), so that the sink can free them as it writes them out.
         var current: (cursor: JSONValue, records: Int, rows: Int, load: LoadBatch?)?
+        // What the source announced; recorded once it has opened, with its first batch.
+        var expectedTotal: Int?
+        var expectedTotalRecorded = false
         var action = machine.start()
         while true {
             switch action {
@@ -186,6 +187,12 @@ public struct Runner: Sendable {
                 } catch let failure as BatchPreparer.Failed {
                     stage = failure.stage
                     throw failure.underlying
+                }
+                if !expectedTotalRecorded {
+                    expectedTotal = batches?.expectedTotal
+                    stage = .checkpoint
+                    try store.setExpectedTotal(runID: run.id, expectedTotal)
+                    expectedTotalRecorded = true
                 }
                 guard let prepared else {
                     action = machine.sourceExhausted()
