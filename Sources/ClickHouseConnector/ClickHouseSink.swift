@@ -104,6 +104,9 @@ final class ClickHouseSinkSession: SinkSession {
     private let staging: String
     private var client: ClickHouseClient { sink.client }
     private var random = SystemRandomNumberGenerator()
+    /// For the swap: from an empty staging table, 26.6+ refuses it unless told that emptying live
+    /// is intended; older servers reject the setting. Learnt in `prepare`.
+    private var replaceSettings: [String: String] = [:]
 
     init(sink: ClickHouseSink, context: StageContext) {
         self.sink = sink
@@ -112,8 +115,8 @@ final class ClickHouseSinkSession: SinkSession {
         staging = ClickHouseSQL.identifier(sink.stagingTable(runKey: context.runKey))
     }
 
-    /// Creates what is missing, idempotently, and checks that an existing live table has the
-    /// structure this pipeline loads (the swap needs them identical).
+    /// Creates what is missing, idempotently, checks that an existing live table has the
+    /// structure this pipeline loads (the swap needs them identical), and learns the swap's settings.
     func prepare() async throws {
         try await client.execute("CREATE TABLE IF NOT EXISTS \(live) \(sink.liveDefinition)")
         try await client.execute("""
@@ -128,6 +131,8 @@ final class ClickHouseSinkSession: SinkSession {
             let found = existing.map { $0.joined(separator: " ") }.joined(separator: ", ")
             throw ETLError(.stageFailed, "the live table \(client.configuration.database).\(sink.table) has columns (\(found)), not the pipeline's (\(expected.map { $0.joined(separator: " ") }.joined(separator: ", "))); rename or drop it, or change the pipeline's columns")
         }
+        let knowsEmptySetting = try await client.rows("SELECT count() FROM system.settings WHERE name = 'allow_replace_partition_from_empty_source'").first?.first == "1"
+        replaceSettings = knowsEmptySetting ? ["allow_replace_partition_from_empty_source": "1"] : [:]
         // After the swap, staging is gone on purpose; recreating it would swap in an empty table.
         if !context.resumesCompletion {
             try await client.execute("CREATE TABLE IF NOT EXISTS \(staging) AS \(live)")
@@ -249,13 +254,14 @@ final class ClickHouseSinkSession: SinkSession {
             let pipeline = ClickHouseSQL.literal(context.pipeline)
             let table = ClickHouseSQL.literal(sink.table)
             let runKey = ClickHouseSQL.literal(context.runKey)
-            let recorded = try await client.rows("SELECT count() FROM \(loads) WHERE pipeline = \(pipeline) AND table = \(table) AND run_key = \(runKey)")
-            if recorded.first?.first != "1" {
-                let totals = try await client.rows("SELECT count(), uniqExact(_etl_batch) FROM \(staging)").first ?? ["0", "0"]
-                // From an empty staging table, 26.6+ refuses the swap unless told that emptying live is intended.
-                let knowsEmptySetting = try await client.rows("SELECT count() FROM system.settings WHERE name = 'allow_replace_partition_from_empty_source'").first?.first == "1"
-                try await client.execute("ALTER TABLE \(live) REPLACE PARTITION tuple() FROM \(staging)",
-                                         settings: knowsEmptySetting ? ["allow_replace_partition_from_empty_source": "1"] : [:])
+            // Both reads at once. The totals are read only when the swap is not recorded yet: after
+            // it, staging may be gone, and that read's failure is then dropped unread.
+            let client = client, staging = staging
+            async let recorded = client.rows("SELECT count() FROM \(loads) WHERE pipeline = \(pipeline) AND table = \(table) AND run_key = \(runKey)")
+            async let stagedTotals = client.rows("SELECT count(), uniqExact(_etl_batch) FROM \(staging)")
+            if try await recorded.first?.first != "1" {
+                let totals = try await stagedTotals.first ?? ["0", "0"]
+                try await client.execute("ALTER TABLE \(live) REPLACE PARTITION tuple() FROM \(staging)", settings: replaceSettings)
                 let milliseconds = Int64(Date().timeIntervalSince1970 * 1000)
                 try await client.execute("""
                     INSERT INTO \(loads) (pipeline, table, run_id, run_key, rows, batches, finished_at, finished_at_ms) \
