@@ -9,37 +9,47 @@ struct PreparedBatch: Sendable {
 }
 
 /// Extracts, transforms and hashes batches one ahead of the runner: while the sink loads batch N,
-/// batch N+1 is being prepared on another core. The first preparation starts with the preparer and
-/// opens the source: the source opens and starts downloading while the runner opens the sink. A
-/// batch prepared and never loaded (the run stopped or died) costs nothing but the work: the cursor
-/// only moves with checkpoints.
-final class BatchPreparer: @unchecked Sendable {
+/// batch N+1 is being prepared on another core. The source opens, and the first batch is prepared,
+/// as soon as the preparer exists: while the runner opens the sink. A batch prepared and never
+/// loaded (the run stopped or died) costs nothing but the work: the cursor only moves with
+/// checkpoints.
+final class BatchPreparer {
     /// A preparation that failed, with the stage it failed in.
     struct Failed: Error {
         let stage: Stage
         let underlying: any Error
     }
 
-    typealias Opening = @Sendable () async throws -> (reader: any SourceReader, transforms: [any Transform])
+    /// The opened source: its reader, the steps left for the runner, and the records it announced.
+    // `@unchecked Sendable`: the reader is used by one preparation at a time, since each starts
+    // only once the one before it has finished (`next`), and by nothing else.
+    struct OpenedSource: @unchecked Sendable {
+        let reader: any SourceReader
+        let transforms: [any Transform]
+        let expectedTotal: Int?
+    }
 
-    // `@unchecked Sendable`: `source` is set and used by one preparation at a time, since each
-    // starts only once the one before it has finished (`next`), and read by `expectedTotal` only
-    // after the first has finished.
-    private let open: Opening
-    private var source: (reader: any SourceReader, transforms: [any Transform])?
+    private let opening: Task<OpenedSource, any Error>
     private var ahead: Task<PreparedBatch?, any Error>?
 
     /// Starts opening the source with `open` and preparing the first batch.
-    init(opening open: @escaping Opening) {
-        self.open = open
+    init(opening open: @escaping @Sendable () async throws -> (reader: any SourceReader, transforms: [any Transform])) {
+        opening = Task {
+            let (reader, transforms) = try await open()
+            return OpenedSource(reader: reader, transforms: transforms, expectedTotal: reader.expectedTotal)
+        }
         ahead = prepare()
     }
 
-    /// The number of records the source announced, once the first `next` has returned.
-    var expectedTotal: Int? { source?.reader.expectedTotal }
+    /// The number of records the source announced, once it has opened. Throws what opening threw.
+    var expectedTotal: Int? {
+        get async throws { try await opening.value.expectedTotal }
+    }
 
-    /// Stops the preparation under way, if any; for a run that ends before reading its source out.
+    /// Stops the opening or preparation under way, if any; for a run that ends before reading its
+    /// source out.
     func cancel() {
+        opening.cancel()
         ahead?.cancel()
     }
 
@@ -54,13 +64,13 @@ final class BatchPreparer: @unchecked Sendable {
     }
 
     private func prepare() -> Task<PreparedBatch?, any Error> {
-        Task { [self] in
+        Task { [opening] in
             let extracted: SourceBatch
             let transforms: [any Transform]
             do {
-                if source == nil { source = try await open() }
-                guard let batch = try await source!.reader.next() else { return nil }
-                (extracted, transforms) = (batch, source!.transforms)
+                let source = try await opening.value
+                guard let batch = try await source.reader.next() else { return nil }
+                (extracted, transforms) = (batch, source.transforms)
             } catch {
                 throw Failed(stage: .extract, underlying: error)
             }

@@ -151,6 +151,7 @@ public struct Runner: Sendable {
         let session = try await pipeline.sink.openSession(context: context)
 
         var machine: RunStateMachine
+        var expectedTotal: Int?
         if context.resumesCompletion {
             machine = try RunStateMachine(checkpointed: run.batches, expectedStaged: [:], staged: [:], completing: true)
         } else {
@@ -165,6 +166,9 @@ public struct Runner: Sendable {
                 throw ETLError(.stagingLost,
                                "the staging data of run \(run.id) lacks or differs in batches the checkpoint says were loaded (\(error.missingSequences.prefix(5).map(String.init).joined(separator: ", "))); discard the run and start over with `etl run \(pipeline.file.path) --restart`")
             }
+            stage = .extract
+            expectedTotal = try await batches?.expectedTotal
+            try store.setExpectedTotal(runID: run.id, expectedTotal)
         }
 
         let clock = ContinuousClock()
@@ -173,9 +177,6 @@ public struct Runner: Sendable {
         // The batch between its extraction and its checkpoint. Its rows leave with the load
         // (`load` is then nil), so that the sink can free them as it writes them out.
         var current: (cursor: JSONValue, records: Int, rows: Int, load: LoadBatch?)?
-        // What the source announced; recorded once it has opened, with its first batch.
-        var expectedTotal: Int?
-        var expectedTotalRecorded = false
         var action = machine.start()
         while true {
             switch action {
@@ -187,12 +188,6 @@ public struct Runner: Sendable {
                 } catch let failure as BatchPreparer.Failed {
                     stage = failure.stage
                     throw failure.underlying
-                }
-                if !expectedTotalRecorded {
-                    expectedTotal = batches?.expectedTotal
-                    stage = .checkpoint
-                    try store.setExpectedTotal(runID: run.id, expectedTotal)
-                    expectedTotalRecorded = true
                 }
                 guard let prepared else {
                     action = machine.sourceExhausted()
