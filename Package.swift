@@ -85,7 +85,7 @@ let package = Package(
             name: "ETLIntegrationTests",
             dependencies: ["etl", "ETLCore", "ETLServer", "HTTPClient", "ClickHouseConnector", "ShopifyStandInKit"]
         ),
-        .testTarget(name: "ShopifyConnectorTests", dependencies: ["ShopifyConnector", "ETLCore"]),
+        .testTarget(name: "ShopifyConnectorTests", dependencies: ["ShopifyConnector", "ETLCore", "HTTPClient"]),
         .testTarget(
             name: "HTTPClientTests",
             dependencies: ["HTTPClient", .product(name: "Hummingbird", package: "hummingbird")]

@@ -161,30 +161,32 @@ private final class TransferState {
         self.cancellation = cancellation
     }
 
-    /// Called once per raw header line, CRLF included.
-    func receiveHeaderLine(_ bytes: UnsafeRawBufferPointer) {
-        let line = String(decoding: bytes, as: UTF8.self)
-        if line.hasPrefix("HTTP/") {
+    /// Called once per raw header line, CRLF included. Works on bytes: it runs for every header of
+    /// every response, between one request and the next.
+    func receiveHeaderLine(_ line: UnsafeRawBufferPointer) {
+        if line.starts(with: "HTTP/".utf8) {
             // A status line: a new response starts (after a 1xx), its headers replace the old ones.
             headers.removeAll()
-        } else if line.first == " " || line.first == "\t", !headers.isEmpty {
+        } else if line.first == UInt8(ascii: " ") || line.first == UInt8(ascii: "\t"), !headers.isEmpty {
             // Obsolete line folding continues the previous value.
-            headers[headers.count - 1].value += " " + trimmed(line[...])
-        } else if let colon = line.firstIndex(of: ":") {
-            let header = (name: line[..<colon].lowercased(), value: trimmed(line[line.index(after: colon)...]))
-            headers.append(header)
+            headers[headers.count - 1].value += " " + String(decoding: trimmed(line[...]), as: UTF8.self)
+        } else if let colon = line.firstIndex(of: UInt8(ascii: ":")) {
+            let name = String(decoding: line[..<colon], as: UTF8.self).lowercased()
+            let value = String(decoding: trimmed(line[(colon + 1)...]), as: UTF8.self)
+            headers.append((name, value))
             // The body arrives in pieces: room for all of it at once saves regrowing and copying.
-            if header.name == "content-length", let length = Int(header.value), length <= Self.maximumReservation {
+            if name == "content-length", let length = Int(value), length <= Self.maximumReservation {
                 body.reserveCapacity(length)
             }
         }
     }
 
-    private func trimmed(_ text: Substring) -> String {
-        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\r\n" || $0 == "\r" || $0 == "\n" }
-        guard let first = text.firstIndex(where: { !isSpace($0) }), let last = text.lastIndex(where: { !isSpace($0) })
-        else { return "" }
-        return String(text[first...last])
+    /// `bytes` without leading and trailing whitespace (line ends included).
+    private func trimmed(_ bytes: Slice<UnsafeRawBufferPointer>) -> Slice<UnsafeRawBufferPointer> {
+        let isSpace = { (byte: UInt8) in byte == 0x20 || byte == 0x09 || byte == 0x0D || byte == 0x0A }
+        guard let first = bytes.firstIndex(where: { !isSpace($0) }), let last = bytes.lastIndex(where: { !isSpace($0) })
+        else { return bytes[bytes.endIndex...] }
+        return bytes[first...last]
     }
 }
 

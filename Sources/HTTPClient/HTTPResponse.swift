@@ -25,4 +25,26 @@ public struct HTTPResponse: Sendable {
         let values = headerValues(name)
         return values.isEmpty ? nil : values.joined(separator: ", ")
     }
+
+    /// The target of the `Link` header's link with relation `rel` (RFC 8288), such as a paginated
+    /// API's `next` page; nil when there is none.
+    public func link(rel: String) -> String? {
+        guard let header = header("link") else { return nil }
+        for entry in header.split(separator: ",") {
+            let pieces = entry.split(separator: ";").map(trimmingSpaces)
+            guard pieces.count >= 2, pieces[0].hasPrefix("<"), pieces[0].hasSuffix(">"),
+                  pieces.dropFirst().contains(where: { $0 == "rel=\"\(rel)\"" || $0 == "rel=\(rel)" }) else { continue }
+            return String(pieces[0].dropFirst().dropLast())
+        }
+        return nil
+    }
+
+    /// `text` without leading and trailing spaces and tabs. Not Foundation's `trimmingCharacters(in:)`,
+    /// which goes through `NSString`: this runs for every page of a paginated download.
+    private func trimmingSpaces(_ text: Substring) -> Substring {
+        let isSpace = { (byte: UInt8) in byte == 0x20 || byte == 0x09 }
+        guard let first = text.utf8.firstIndex(where: { !isSpace($0) }), let last = text.utf8.lastIndex(where: { !isSpace($0) })
+        else { return text[text.endIndex...] }
+        return Substring(text.utf8[first...last])
+    }
 }

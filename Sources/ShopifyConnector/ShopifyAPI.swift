@@ -46,7 +46,7 @@ actor ShopifyAPI {
     /// lowered after repeated failures, and raised again after good pages.
     func ordersPage(_ request: PageRequest) async throws -> OrdersPage {
         let page = try await get(try url(for: request), adaptsPageSize: true) { response, url throws(JSONParser.Error) in
-            OrdersPage(url: url, body: response.body, nextLink: response.header("link").flatMap(Self.nextLink))
+            OrdersPage(url: url, body: response.body, nextLink: response.link(rel: "next"))
         }
         goodPagesInARow += 1
         if pageSize < source.pageSize, goodPagesInARow >= Self.pagesBeforeRaisingSize {
@@ -60,7 +60,7 @@ actor ShopifyAPI {
     /// whose first body was not. Later pages were already requested from this page's end.
     func ordersPage(again page: OrdersPage, decoding: OrdersDecoding) async throws -> DecodedPage {
         logger.warning("a page of orders was not valid JSON; fetching it again")
-        let result = try await get(URLComponents(string: page.url)!, adaptsPageSize: false) { response, url throws(JSONParser.Error) -> Result<DecodedPage?, any Error> in
+        let result = try await get(page.url, adaptsPageSize: false) { response, url throws(JSONParser.Error) -> Result<DecodedPage?, any Error> in
             do {
                 return .success(try OrdersPage(url: url, body: response.body, nextLink: nil).decode(decoding))
             } catch let error as JSONParser.Error {
@@ -73,46 +73,46 @@ actor ShopifyAPI {
         return decoded
     }
 
-    private func url(for path: String, query: [(String, String)]) -> URLComponents {
+    private func url(for path: String, query: [(String, String)]) -> String {
         var components = URLComponents(string: "\(source.shop)/admin/api/\(source.apiVersion)/\(path)")!
         components.queryItems = query.map { URLQueryItem(name: $0.0, value: $0.1) }
-        return components
+        return components.string!
     }
 
     /// A page's address. A `Link` URL is followed only on the shop's own address: the access token
-    /// goes wherever the request goes.
-    private func url(for request: PageRequest) throws -> URLComponents {
+    /// goes wherever the request goes. It is taken as it is, not parsed: it is used once per page.
+    private func url(for request: PageRequest) throws -> String {
         switch request {
         case .after(let sinceID):
             return url(for: "orders.json", query: [("status", "any"), ("since_id", String(sinceID)), ("limit", String(pageSize)),
                                                    ("fields", source.fields.joined(separator: ","))])
         case .link(let link):
-            guard source.shop.owns(link), let components = URLComponents(string: link) else {
+            guard source.shop.owns(link) else {
                 throw ETLError(.stageFailed, "Shopify's Link header points away from the shop (\(link.prefix(120))); not following it with the access token")
             }
-            return components
+            // Printable ASCII only, as in Shopify's percent-encoded links.
+            guard link.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+                throw ETLError(.stageFailed, "Shopify's Link header gave a next-page address that is not a URL (\(link.prefix(120))); resume to continue from the last checkpoint with since_id")
+            }
+            return link
         }
     }
 
     /// One GET with pacing and retries; returns the 200 response as `decode` reads it (with the URL
     /// it came from). A body `decode` rejects is retried like a failed request. With
     /// `adaptsPageSize`, `limit` is the current page size on every attempt.
-    private func get<Decoded>(_ url: URLComponents, adaptsPageSize: Bool,
+    private func get<Decoded>(_ url: String, adaptsPageSize: Bool,
                               decode: (HTTPResponse, String) throws(JSONParser.Error) -> Decoded) async throws -> Decoded {
-        var components = url
-        var request = HTTPRequest(url: components.url!.absoluteString)
+        var request = HTTPRequest(url: url)
         request.headers = [("X-Shopify-Access-Token", source.accessToken.value), ("Accept", "application/json")]
-        let name = "GET \(source.shop)\(components.path)"
+        var name: String { "GET " + url.prefix { $0 != "?" } }
 
         var firstFailure: ContinuousClock.Instant?
         var attempt = 0
         while true {
             let wait = pacer.delay(at: clock.now)
             if wait > .zero { try await Task.sleep(for: wait) }
-            if adaptsPageSize {
-                components.queryItems = components.queryItems?.map { $0.name == "limit" ? URLQueryItem(name: "limit", value: String(pageSize)) : $0 }
-                request.url = components.url!.absoluteString
-            }
+            if adaptsPageSize { request.url = Self.settingLimit(in: url, to: pageSize) }
             let failure: String
             var retryAfter: Duration?
             do {
@@ -162,22 +162,23 @@ actor ShopifyAPI {
         }
     }
 
-    /// The `rel="next"` URL of a `Link` header.
-    static func nextLink(_ header: String) -> String? {
-        for part in header.split(separator: ",") {
-            let pieces = part.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
-            guard pieces.count >= 2, pieces.dropFirst().contains(where: { $0 == #"rel="next""# || $0 == "rel=next" }),
-                  pieces[0].hasPrefix("<"), pieces[0].hasSuffix(">") else { continue }
-            return String(pieces[0].dropFirst().dropLast())
+    /// `url` with the value of its `limit` query parameter, if it has one, set to `size`.
+    static func settingLimit(in url: String, to size: Int) -> String {
+        guard let query = url.firstIndex(of: "?") else { return url }
+        let limit = "limit=\(size)"
+        var parameters = url[url.index(after: query)...].split(separator: "&", omittingEmptySubsequences: false)
+        var changed = false
+        for index in parameters.indices where parameters[index].hasPrefix("limit=") && parameters[index] != limit {
+            parameters[index] = limit[...]
+            changed = true
         }
-        return nil
+        return changed ? url[...query] + parameters.joined(separator: "&") : url
     }
 
-    /// `used/size` from `X-Shopify-Shop-Api-Call-Limit`.
+    /// `used/size` from `X-Shopify-Shop-Api-Call-Limit`. Read on every page: no Foundation trimming.
     static func parseCallLimit(_ value: String) -> (used: Int, size: Int)? {
-        let parts = value.split(separator: "/")
-        guard parts.count == 2, let used = Int(parts[0].trimmingCharacters(in: .whitespaces)),
-              let size = Int(parts[1].trimmingCharacters(in: .whitespaces)), size > 0 else { return nil }
+        let parts = value.split(separator: "/").map { $0.filter { $0 != " " && $0 != "\t" } }
+        guard parts.count == 2, let used = Int(parts[0]), let size = Int(parts[1]), size > 0 else { return nil }
         return (used, size)
     }
 
