@@ -125,11 +125,12 @@ extension JSONParser {
         position += 1
         skipWhitespace()
         if current == UInt8(ascii: "]") { position += 1; return }
+        let elementProjection = plan.element
         while true {
             skipWhitespace()
-            if let projection = plan.element, current == UInt8(ascii: "{") {
+            if let projection = elementProjection, current == UInt8(ascii: "{") {
                 try flattenElementObject(depth: depth + 1, projection: projection, plan: plan, into: &table, scratch: &scratch)
-                for cell in scratch.cells { table.append(cell) }
+                for index in scratch.cells.indices { table.append(scratch.cells[index]) }
             } else {
                 let element = try parseValue(depth: depth + 1, projection: plan.element)
                 for column in plan.flattening.columns {
@@ -168,6 +169,11 @@ extension JSONParser {
             }
             if seen & (1 << index) != 0 { throw error("duplicate key \"\(element.keys[index])\"") }
             seen |= 1 << index
+            let column = plan.elementColumn[index]
+            if column >= 0 {
+                scratch.cells[column] = try parseCell(depth: depth + 1, into: &table)
+                continue
+            }
             let uses = plan.elementUses[index]
             if uses.deep.isEmpty {
                 let cell = try parseCell(depth: depth + 1, into: &table)
@@ -190,7 +196,8 @@ extension JSONParser {
         }
         let bytes = UnsafeBufferPointer(rebasing: buffer[start + 1..<position - 1])
         if !bytes.allSatisfy({ $0 < 0x80 }) {
-            guard String(validating: bytes, as: UTF8.self) != nil else {
+            // Validated in place: no String is made of it.
+            guard (try? UTF8Span(validating: bytes.span)) != nil else {
                 position = start
                 throw error("string is not valid UTF-8")
             }
@@ -219,6 +226,9 @@ final class FlatteningPlan {
     let element: Projection?
     /// Per key of `element`: the columns it fills as it is (`direct`), and those read below it (`deep`).
     let elementUses: [(direct: [Int], deep: [(Int, FieldPath)])]
+    /// Per key of `element`: the one column it fills as it is, when that is all it fills (the usual
+    /// case, decoded without touching `elementUses`); -1 otherwise.
+    let elementColumn: [Int]
 
     init(_ flattening: Flattening, recordField: String) {
         self.flattening = flattening
@@ -245,6 +255,7 @@ final class FlatteningPlan {
             }
             return (direct, deep)
         }
+        elementColumn = elementUses.map { $0.direct.count == 1 && $0.deep.isEmpty ? $0.direct[0] : -1 }
         streams = flattening.array.keys.count == 1 && recordField != arrayKey && record.keys.count <= 64 && (element?.keys.count ?? 0) <= 64
     }
 }
