@@ -22,13 +22,20 @@ final class EasyHandle: @unchecked Sendable {
     private let curl: UnsafeMutableRawPointer
     let queue: DispatchQueue
 
+    /// Marks each handle's queue, so that `isCurrentQueue` can tell when a caller runs on it.
+    private static let queueKey = DispatchSpecificKey<ObjectIdentifier>()
+
     init(queue: DispatchQueue) {
         self.queue = queue
+        queue.setSpecific(key: Self.queueKey, value: ObjectIdentifier(queue))
         guard let curl = curl_easy_init() else { fatalError("curl_easy_init failed (out of memory)") }
         self.curl = curl
     }
 
     deinit { curl_easy_cleanup(curl) }
+
+    /// Whether the caller runs on `queue`, where `perform` may then be called directly.
+    var isCurrentQueue: Bool { DispatchQueue.getSpecific(key: Self.queueKey) == ObjectIdentifier(queue) }
 
     /// Runs one transfer to completion. Blocks: call on `queue`.
     func perform(
@@ -103,7 +110,7 @@ final class EasyHandle: @unchecked Sendable {
         guard code == CURLE_OK else { return .failure(failure(request, code, errorBuffer)) }
         var status = 0
         _ = ccurl_easy_getinfo_long(curl, CURLINFO_RESPONSE_CODE, &status)
-        return .success(HTTPResponse(status: status, headers: state.headers, body: state.body))
+        return .success(HTTPResponse(status: status, lowercasedHeaders: state.headers, body: state.body))
     }
 
     /// The request's body (an empty one for a POST without) at a fixed address for the length

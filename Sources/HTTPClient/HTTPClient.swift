@@ -53,9 +53,10 @@ public final class HTTPClient: Sendable {
     public let configuration: Configuration
     private let pool: EasyHandlePool
     /// For a client with one connection (`maxConnections: 1`): an executor on the thread its
-    /// transfers run on. A task that prefers it runs between its transfers on that thread, so an
-    /// answer is followed by the next request without a thread switch, and never waits for a
-    /// thread of the cooperative pool busy with other work. `nil` for clients with more connections.
+    /// transfers run on. A task that prefers it runs its transfers right there and the work between
+    /// them on the same thread, so an answer is followed by the next request without a thread
+    /// switch, and never waits for a thread of the cooperative pool busy with other work. `nil` for
+    /// clients with more connections.
     public let transferExecutor: (any TaskExecutor)?
 
     public init(configuration: Configuration = .init()) {
@@ -82,7 +83,9 @@ public final class HTTPClient: Sendable {
         let flag = CancellationFlag()
         let configuration = self.configuration
         let result = await withTaskCancellationHandler {
-            await withCheckedContinuation { continuation in
+            // A task on `transferExecutor` is on the handle's thread already: no hop there and back.
+            if handle.isCurrentQueue { return handle.perform(prepared, configuration: configuration, cancellation: flag) }
+            return await withCheckedContinuation { continuation in
                 handle.queue.async {
                     continuation.resume(
                         returning: handle.perform(prepared, configuration: configuration, cancellation: flag)

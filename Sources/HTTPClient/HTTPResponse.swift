@@ -8,8 +8,13 @@ public struct HTTPResponse: Sendable {
 
     /// Header names are lowercased here, so values built by hand (test doubles) behave like received ones.
     public init(status: Int, headers: [(name: String, value: String)] = [], body: [UInt8] = []) {
+        self.init(status: status, lowercasedHeaders: headers.map { (name: $0.name.lowercased(), value: $0.value) }, body: body)
+    }
+
+    /// For headers as received, whose names `TransferState` has lowercased already.
+    init(status: Int, lowercasedHeaders headers: [(name: String, value: String)], body: [UInt8]) {
         self.status = status
-        self.headers = headers.map { (name: $0.name.lowercased(), value: $0.value) }
+        self.headers = headers
         self.body = body
     }
 

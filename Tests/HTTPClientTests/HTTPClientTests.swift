@@ -192,12 +192,13 @@ import Darwin
         #expect(badMethod?.kind == .invalidRequest)
     }
 
-    @Test func cancellingTheTaskAbortsTheTransfer() async throws {
+    /// Also for a task on a one-connection client's transfer thread, where the transfer runs inline.
+    @Test(arguments: [false, true]) func cancellingTheTaskAbortsTheTransfer(onTheTransferThread: Bool) async throws {
         try await withTestServer { port in
-            let client = HTTPClient()
+            let client = HTTPClient(configuration: .init(maxConnections: onTheTransferThread ? 1 : 8))
             let clock = ContinuousClock()
             let start = clock.now
-            let task = Task {
+            let task = Task(executorPreference: client.transferExecutor) {
                 try await client.execute(HTTPRequest(url: "http://127.0.0.1:\(port)/stall"))
             }
             try await Task.sleep(for: .milliseconds(300))
