@@ -105,7 +105,7 @@ actor ShopifyAPI {
                               decode: (HTTPResponse, String) throws(JSONParser.Error) -> Decoded) async throws -> Decoded {
         var request = HTTPRequest(url: url)
         request.headers = [("X-Shopify-Access-Token", source.accessToken.value), ("Accept", "application/json")]
-        var name: String { "GET " + url.prefix { $0 != "?" } }
+        var name: String { requestName(url) }
 
         var firstFailure: ContinuousClock.Instant?
         var attempt = 0
@@ -248,7 +248,7 @@ struct OrdersPage: Sendable {
     }
 
     var notAnOrdersPage: ETLError {
-        ETLError(.stageFailed, "GET \(url.prefix { $0 != "?" }) answered 200 without an \"orders\" array; is shop_url a Shopify shop?")
+        ETLError(.stageFailed, "\(requestName(url)) answered 200 without an \"orders\" array; is shop_url a Shopify shop?")
     }
 
     /// The request for the page after this one: its `Link`, else `since_id` of its last order;
@@ -282,4 +282,9 @@ enum OrdersDecoding: Sendable {
 struct DecodedPage: Sendable {
     let rows: Rows
     let ids: [Int64]
+}
+
+/// How errors name a GET: its URL without the query (page cursors and field lists, long and no help).
+private func requestName(_ url: String) -> String {
+    "GET " + url.prefix { $0 != "?" }
 }
