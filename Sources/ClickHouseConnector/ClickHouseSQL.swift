@@ -123,11 +123,9 @@ enum ColumnType: Equatable, Sendable, CustomStringConvertible {
             Self.appendLength(text.utf8.count, into: &bytes)
             bytes.append(contentsOf: text.utf8)
         case (.unsigned(let bits), .int(let integer)):
-            guard integer >= 0, bits == 64 || integer < (1 << bits) else { throw EncodingProblem("\(integer) does not fit \(self)") }
-            Self.appendLittleEndian(UInt64(integer), bytes: bits / 8, into: &bytes)
+            try Self.appendUnsigned(integer, bits: bits, into: &bytes)
         case (.signed(let bits), .int(let integer)):
-            guard bits == 64 || (-(1 << (bits - 1))..<(1 << (bits - 1))).contains(integer) else { throw EncodingProblem("\(integer) does not fit \(self)") }
-            Self.appendLittleEndian(UInt64(bitPattern: integer), bytes: bits / 8, into: &bytes)
+            try Self.appendSigned(integer, bits: bits, into: &bytes)
         case (.float32, .int(let integer)): Self.appendLittleEndian(UInt64(Float(integer).bitPattern), bytes: 4, into: &bytes)
         case (.float32, .double(let double)): Self.appendLittleEndian(UInt64(Float(double).bitPattern), bytes: 4, into: &bytes)
         case (.float64, .int(let integer)): Self.appendLittleEndian(Double(integer).bitPattern, bytes: 8, into: &bytes)
@@ -138,16 +136,30 @@ enum ColumnType: Equatable, Sendable, CustomStringConvertible {
     }
 
     /// Appends a cell of `table`, whose string bytes are `text`, in RowBinary: strings straight
-    /// from those bytes, the rest as values.
+    /// from those bytes, integers as they are, the rest as values.
     func encode(_ cell: RowTable.Cell, of table: RowTable, text: UnsafeBufferPointer<UInt8>, into bytes: inout [UInt8]) throws(EncodingProblem) {
         switch (self, cell) {
         case (.string, .string(let offset, let count)), (.nullable(.string), .string(let offset, let count)):
             if isNullable { bytes.append(0) }
             Self.appendLength(Int(count), into: &bytes)
             bytes.append(contentsOf: UnsafeBufferPointer(rebasing: text[offset..<offset + Int(count)]))
+        case (.unsigned(let bits), .int(let integer)):
+            try Self.appendUnsigned(integer, bits: bits, into: &bytes)
+        case (.signed(let bits), .int(let integer)):
+            try Self.appendSigned(integer, bits: bits, into: &bytes)
         default:
             try encode(table.value(of: cell), into: &bytes)
         }
+    }
+
+    private static func appendUnsigned(_ integer: Int64, bits: Int, into bytes: inout [UInt8]) throws(EncodingProblem) {
+        guard integer >= 0, bits == 64 || integer < (1 << bits) else { throw EncodingProblem("\(integer) does not fit \(ColumnType.unsigned(bits: bits))") }
+        appendLittleEndian(UInt64(integer), bytes: bits / 8, into: &bytes)
+    }
+
+    private static func appendSigned(_ integer: Int64, bits: Int, into bytes: inout [UInt8]) throws(EncodingProblem) {
+        guard bits == 64 || (-(1 << (bits - 1))..<(1 << (bits - 1))).contains(integer) else { throw EncodingProblem("\(integer) does not fit \(ColumnType.signed(bits: bits))") }
+        appendLittleEndian(UInt64(bitPattern: integer), bytes: bits / 8, into: &bytes)
     }
 
     /// A string's length as RowBinary writes it: LEB128.

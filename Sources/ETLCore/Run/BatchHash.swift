@@ -62,8 +62,7 @@ enum BatchHash {
         case .null: bytes.append(0)
         case .bool(let bool): bytes.append(bool ? 2 : 1)
         case .int(let int):
-            bytes.append(3)
-            append(UInt64(bitPattern: int), to: &bytes)
+            append(int: int, to: &bytes)
         case .double(let double):
             bytes.append(4)
             append(double.bitPattern, to: &bytes)
@@ -91,9 +90,16 @@ enum BatchHash {
             bytes.append(5)
             append(count, to: &bytes)
             bytes.append(contentsOf: UnsafeBufferPointer(rebasing: text[offset..<offset + Int(count)]))
-        case .null, .bool, .int, .double, .nested:
+        case .int(let int):
+            append(int: int, to: &bytes)
+        case .null, .bool, .double, .nested:
             append(table.value(of: cell), to: &bytes)
         }
+    }
+
+    private static func append(int: Int64, to bytes: inout [UInt8]) {
+        bytes.append(3)
+        append(UInt64(bitPattern: int), to: &bytes)
     }
 
     private static func append(_ string: String, to bytes: inout [UInt8]) {
