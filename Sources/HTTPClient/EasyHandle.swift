@@ -45,7 +45,9 @@ final class EasyHandle: @unchecked Sendable {
     ) -> Result<HTTPResponse, HTTPClientError> {
         // Resetting afterwards (not before) also drops the pointers to this call's buffers.
         defer { curl_easy_reset(curl) }
-        let state = TransferState(cancellation: cancellation)
+        let state = TransferState(curl: curl, cancellation: cancellation, onSent: request.onSent)
+        // In case no progress callback came between the sending and the end of the transfer.
+        defer { state.announceSentIfSent() }
         let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE))
         defer { errorBuffer.deallocate() }
         errorBuffer[0] = 0
@@ -95,6 +97,7 @@ final class EasyHandle: @unchecked Sendable {
             ccurl_easy_setopt_long(curl, CURLOPT_NOPROGRESS, 0),
             ccurl_easy_setopt_xferinfo_callback(curl, CURLOPT_XFERINFOFUNCTION) { userData, _, _, _, _ in
                 let state = Unmanaged<TransferState>.fromOpaque(userData!).takeUnretainedValue()
+                state.announceSentIfSent()
                 return state.cancellation.isCancelled ? 1 : 0
             },
             ccurl_easy_setopt_pointer(curl, CURLOPT_XFERINFODATA, userData),
@@ -158,14 +161,28 @@ final class EasyHandle: @unchecked Sendable {
 
 /// What the callbacks of one transfer collect. Touched only on the handle's queue.
 private final class TransferState {
+    private let curl: UnsafeMutableRawPointer
     let cancellation: CancellationFlag
+    private var onSent: (@Sendable () -> Void)?
     var body: [UInt8] = []
     var headers: [(name: String, value: String)] = []
     /// A `Content-Length` is trusted for this much room ahead of the body, no more.
     private static let maximumReservation = 64 << 20
 
-    init(cancellation: CancellationFlag) {
+    init(curl: UnsafeMutableRawPointer, cancellation: CancellationFlag, onSent: (@Sendable () -> Void)?) {
+        self.curl = curl
         self.cancellation = cancellation
+        self.onSent = onSent
+    }
+
+    /// Calls `onSent` once the request has gone out: `CURLINFO_REQUEST_SIZE` is 0 until then. From
+    /// the progress callback, which libcurl also calls right after sending, before it waits.
+    func announceSentIfSent() {
+        guard let onSent else { return }
+        var sent = 0
+        guard ccurl_easy_getinfo_long(curl, CURLINFO_REQUEST_SIZE, &sent) == CURLE_OK, sent > 0 else { return }
+        self.onSent = nil
+        onSent()
     }
 
     /// Called once per raw header line, CRLF included. Works on bytes: it runs for every header of

@@ -13,6 +13,10 @@ public struct HTTPRequest: Sendable {
     public var compressBody: Bool
     /// Overrides `HTTPClient.Configuration.totalTimeout` for this request.
     public var timeout: Duration?
+    /// Called on the transfer's thread as soon as the request has been sent, before its answer is
+    /// waited for (once per `execute`; not when it could not be sent): for work that should start
+    /// only once the request is on its way, so that it cannot hold up the sending.
+    public var onSent: (@Sendable () -> Void)?
 
     public init(
         method: String = "GET",

@@ -13,6 +13,7 @@ struct PreparedRequest: Sendable {
     let headerLines: [String]
     let body: [UInt8]?
     let timeout: Duration?
+    let onSent: (@Sendable () -> Void)?
 
     init(_ request: HTTPRequest) throws(HTTPClientError) {
         guard let handle = curl_url() else {
@@ -66,6 +67,7 @@ struct PreparedRequest: Sendable {
         url = request.url
         headerLines = lines
         timeout = request.timeout
+        onSent = request.onSent
     }
 
     /// `message` with the URL's secrets masked.

@@ -44,8 +44,8 @@ actor ShopifyAPI {
     /// Downloads a page of orders without looking inside it, so that the next page can be requested
     /// at once (see `OrdersPage.nextLink`); `OrdersPage.orders` decodes it later. The page size is
     /// lowered after repeated failures, and raised again after good pages.
-    func ordersPage(_ request: PageRequest) async throws -> OrdersPage {
-        let page = try await get(try url(for: request), adaptsPageSize: true) { response, url throws(JSONParser.Error) in
+    func ordersPage(_ request: PageRequest, onSent: (@Sendable () -> Void)? = nil) async throws -> OrdersPage {
+        let page = try await get(try url(for: request), adaptsPageSize: true, onSent: onSent) { response, url throws(JSONParser.Error) in
             OrdersPage(url: url, body: response.body, nextLink: response.link(rel: "next"))
         }
         goodPagesInARow += 1
@@ -101,9 +101,10 @@ actor ShopifyAPI {
     /// One GET with pacing and retries; returns the 200 response as `decode` reads it (with the URL
     /// it came from). A body `decode` rejects is retried like a failed request. With
     /// `adaptsPageSize`, `limit` is the current page size on every attempt.
-    private func get<Decoded>(_ url: String, adaptsPageSize: Bool,
+    private func get<Decoded>(_ url: String, adaptsPageSize: Bool, onSent: (@Sendable () -> Void)? = nil,
                               decode: (HTTPResponse, String) throws(JSONParser.Error) -> Decoded) async throws -> Decoded {
         var request = HTTPRequest(url: url)
+        request.onSent = onSent
         request.headers = [("X-Shopify-Access-Token", source.accessToken.value), ("Accept", "application/json")]
         var name: String { requestName(url) }
 

@@ -1,6 +1,7 @@
 import ETLCore
 import Foundation
 import HTTPClient
+import Synchronization
 
 /// `shopify.orders` source: every order of a shop through the Admin REST API, oldest id first.
 ///
@@ -78,11 +79,11 @@ public struct ShopifyOrdersSource: Source {
 /// to a batch and a quarter ahead: downloading overlaps decoding, transforming and loading.
 ///
 /// Each page is requested as soon as the previous one has arrived, at the `Link` URL that page's
-/// headers give for the next one; its orders are decoded on a task of their own. A page without a
-/// next link (Shopify's last) is decoded at once and followed by `since_id` of its last order, so
-/// the reader stops only at an empty page. The cursor of a batch is its last order id: a resumed
-/// run starts from `since_id`, and pages fetched ahead and never handed out (the process stopped
-/// or died) are simply fetched again.
+/// headers give for the next one; its orders are decoded on a task of their own once that request
+/// is out. A page without a next link (Shopify's last) is decoded at once and followed by
+/// `since_id` of its last order, so the reader stops only at an empty page. The cursor of a batch
+/// is its last order id: a resumed run starts from `since_id`, and pages fetched ahead and never
+/// handed out (the process stopped or died) are simply fetched again.
 final class ShopifyOrdersReader: SourceReader {
     private let api: ShopifyAPI
     private let firstSinceID: Int64
@@ -90,11 +91,15 @@ final class ShopifyOrdersReader: SourceReader {
     /// What is made of each page's orders; their ids are always read, for cursors.
     private let decoding: OrdersDecoding
     /// The pages on their way, in order: each one's orders, decoded on a task of their own once it
-    /// has downloaded (`nil` for the empty page that ends the orders, and after it).
+    /// has downloaded and the next page has been requested (`nil` for the empty page that ends the
+    /// orders, and after it).
     private var ahead: [Task<DecodedPage?, any Error>] = []
     /// The download of the last page requested; `nil` before the first. The next page's download
     /// starts from it, so its body lives until then or until its decoding is done, whichever is later.
     private var tail: Task<OrdersPage?, any Error>?
+    /// Fired once the page after `tail` has been requested (or will not be): `tail`'s decoding
+    /// waits for it.
+    private var tailNextRequested: OneShot?
     private var finished = false
     /// The last order id handed out (at first the cursor's `since_id`).
     private var lastID: Int64
@@ -147,25 +152,33 @@ final class ShopifyOrdersReader: SourceReader {
     /// Keeps a batch and a quarter of pages requested (at least one page more than a batch). The
     /// chain of downloads is the run's critical path: it runs on the thread of the transfers
     /// themselves (`HTTPClient.transferExecutor`), and decoding runs at high priority to keep pace
-    /// with it and free each body.
+    /// with it and free each body. A page's decoding starts once the next page has been requested,
+    /// not as soon as the page has arrived: woken in between, it could take the core that the
+    /// transfer thread needs to send that request (BENCHMARKS.md, item 21).
     private func requestPagesAhead() {
         while ahead.count < pagesPerBatch + max(1, pagesPerBatch / 4) {
-            let previous = tail
+            let previous = tail, previousNextRequested = tailNextRequested
+            let nextRequested = OneShot()
+            let announceRequested: (@Sendable () -> Void)? = previousNextRequested.map { signal in { @Sendable in signal.fire() } }
             let download = Task(executorPreference: api.transferExecutor, priority: .high) { [api, firstSinceID, abandoned] () -> OrdersPage? in
+                // However this ends, the previous page's decoding waits no longer.
+                defer { previousNextRequested?.fire() }
                 var request = PageRequest.after(sinceID: firstSinceID)
                 if let previous {
                     guard let page = try await previous.value, let next = try await page.nextRequest(refetchingWith: api) else { return nil }
                     request = next
                 }
                 if abandoned.isRequested { throw CancellationError() }
-                return try await api.ordersPage(request)
+                return try await api.ordersPage(request, onSent: announceRequested)
             }
             let orders = Task(priority: .high) { [api, decoding] () -> DecodedPage? in
                 guard let page = try await download.value else { return nil }
+                await nextRequested.wait()
                 return try await page.decode(decoding, refetchingWith: api)
             }
             ahead.append(orders)
             tail = download
+            tailNextRequested = nextRequested
         }
     }
 }
@@ -192,4 +205,33 @@ struct ShopURL: Sendable, CustomStringConvertible {
     }
 
     var description: String { base }
+}
+
+/// A signal fired once; `wait()` returns once it has fired, or when the waiting task is cancelled.
+final class OneShot: Sendable {
+    private let state = Mutex<(fired: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+    func fire() {
+        let waiters = state.withLock { state in
+            guard !state.fired else { return [CheckedContinuation<Void, Never>]() }
+            state.fired = true
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    func wait() async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
+                let fired = state.withLock { state in
+                    if !state.fired { state.waiters.append(waiter) }
+                    return state.fired
+                }
+                if fired { waiter.resume() }
+            }
+        } onCancel: {
+            fire()
+        }
+    }
 }

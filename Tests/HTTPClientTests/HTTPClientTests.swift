@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import HTTPClient
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -139,6 +140,30 @@ import Darwin
             #expect(lowSpeed?.kind == .timeout)
             #expect(lowSpeed?.message.contains("too slow") == true)
             #expect(clock.now - start < .seconds(20))
+        }
+    }
+
+    /// The server answers only once `onSent` has run: called after the answer, the request would
+    /// time out.
+    @Test func onSentRunsOnceTheRequestIsOutBeforeItsAnswer() async throws {
+        try await withTestServer { port in
+            let key = UUID().uuidString
+            let calls = Mutex(0)
+            var request = HTTPRequest(url: "http://127.0.0.1:\(port)/gate?key=\(key)", timeout: .seconds(10))
+            request.onSent = {
+                calls.withLock { $0 += 1 }
+                Gates.open(key)
+            }
+            let response = try await HTTPClient().execute(request)
+            #expect(response.status == 200 && String(decoding: response.body, as: UTF8.self) == "through")
+            #expect(calls.withLock { $0 } == 1)
+        }
+        try await withClosedPort { port in
+            let calls = Mutex(0)
+            var request = HTTPRequest(url: "http://127.0.0.1:\(port)/")
+            request.onSent = { calls.withLock { $0 += 1 } }
+            await #expect(throws: HTTPClientError.self) { _ = try await HTTPClient().execute(request) }
+            #expect(calls.withLock { $0 } == 0, "a request that could not be sent is not announced")
         }
     }
 

@@ -2,6 +2,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import Synchronization
 
 // Kept apart from the tests: Hummingbird re-exports HTTPTypes' `HTTPRequest` and `HTTPResponse`,
 // whose names clash with the client's.
@@ -60,6 +61,11 @@ private func makeRouter() -> Router<TestContext> {
     router.get("port") { _, context in
         "\(context.remotePort ?? -1)"
     }
+    // Answers once a test has opened the gate named by `key` (`Gates.open`).
+    router.get("gate") { request, _ in
+        await Gates.passage(request.uri.queryParameters["key"].map(String.init) ?? "")
+        return "through"
+    }
     // Sends the headers and a few body bytes, then nothing.
     router.get("stall") { _, _ in
         Response(
@@ -106,3 +112,26 @@ func withTestServer<T: Sendable>(_ body: @Sendable (Int) async throws -> T) asyn
 }
 
 enum TestServerError: Error { case noPort }
+
+/// Named gates that `/gate?key=K` waits at until a test opens gate K.
+enum Gates {
+    private static let state = Mutex<(open: Set<String>, waiting: [String: [CheckedContinuation<Void, Never>]])>(([], [:]))
+
+    static func open(_ key: String) {
+        let waiting = state.withLock { state in
+            state.open.insert(key)
+            return state.waiting.removeValue(forKey: key) ?? []
+        }
+        for waiter in waiting { waiter.resume() }
+    }
+
+    static func passage(_ key: String) async {
+        await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
+            let isOpen = state.withLock { state in
+                if !state.open.contains(key) { state.waiting[key, default: []].append(waiter) }
+                return state.open.contains(key)
+            }
+            if isOpen { waiter.resume() }
+        }
+    }
+}
