@@ -80,7 +80,7 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
-        .testTarget(name: "ETLCoreTests", dependencies: ["ETLCore", "ETLComponents"]),
+        .testTarget(name: "ETLCoreTests", dependencies: ["ETLCore", "ETLComponents", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(
             name: "ETLIntegrationTests",
             dependencies: ["etl", "ETLCore", "ETLServer", "HTTPClient", "ClickHouseConnector", "ShopifyStandInKit"]

@@ -54,8 +54,8 @@ public struct ClickHouseClient: Sendable {
 
     /// `INSERT INTO … FORMAT …` with `data` as the body (gzip-compressed with `compressInserts`);
     /// one block, so atomic.
-    public func insert(_ statement: String, data: [UInt8]) async throws(ClickHouseError) {
-        try await send(sql: statement, data: data, settings: [:], timeout: nil)
+    public func insert(_ statement: String, data: [UInt8], settings: [String: String] = [:]) async throws(ClickHouseError) {
+        try await send(sql: statement, data: data, settings: settings, timeout: nil)
     }
 
     /// Rows of a `FORMAT TabSeparated` answer, fields unescaped.

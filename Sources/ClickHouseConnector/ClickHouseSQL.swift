@@ -109,16 +109,20 @@ enum ColumnType: Equatable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// Appends `value` in RowBinary, or says why it does not fit.
-    func encode(_ value: JSONValue, into bytes: inout [UInt8]) throws(EncodingProblem) {
-        switch (self, value) {
+    /// Appends a cell in RowBinary, or says why it does not fit: strings straight from their
+    /// bytes, numbers as they are.
+    func encode(_ cell: RowCell, into bytes: inout [UInt8]) throws(EncodingProblem) {
+        switch (self, cell) {
         case (.nullable, .null):
             bytes.append(1)
         case (.nullable(let inner), _):
             bytes.append(0)
-            try inner.encode(value, into: &bytes)
+            try inner.encode(cell, into: &bytes)
         case (_, .null):
             throw EncodingProblem("null in a \(self) column (declare it Nullable(\(self)) to allow nulls)")
+        case (.string, .utf8(let utf8)):
+            Self.appendLength(utf8.count, into: &bytes)
+            bytes.append(contentsOf: utf8)
         case (.string, .string(let text)):
             Self.appendLength(text.utf8.count, into: &bytes)
             bytes.append(contentsOf: text.utf8)
@@ -131,24 +135,7 @@ enum ColumnType: Equatable, Sendable, CustomStringConvertible {
         case (.float64, .int(let integer)): Self.appendLittleEndian(Double(integer).bitPattern, bytes: 8, into: &bytes)
         case (.float64, .double(let double)): Self.appendLittleEndian(double.bitPattern, bytes: 8, into: &bytes)
         default:
-            throw EncodingProblem("a \(value.kindName) does not fit \(self) (convert it with a cast transform)")
-        }
-    }
-
-    /// Appends a cell of `table`, whose string bytes are `text`, in RowBinary: strings straight
-    /// from those bytes, integers as they are, the rest as values.
-    func encode(_ cell: RowTable.Cell, of table: RowTable, text: UnsafeBufferPointer<UInt8>, into bytes: inout [UInt8]) throws(EncodingProblem) {
-        switch (self, cell) {
-        case (.string, .string(let offset, let count)), (.nullable(.string), .string(let offset, let count)):
-            if isNullable { bytes.append(0) }
-            Self.appendLength(Int(count), into: &bytes)
-            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: text[offset..<offset + Int(count)]))
-        case (.unsigned(let bits), .int(let integer)):
-            try Self.appendUnsigned(integer, bits: bits, into: &bytes)
-        case (.signed(let bits), .int(let integer)):
-            try Self.appendSigned(integer, bits: bits, into: &bytes)
-        default:
-            try encode(table.value(of: cell), into: &bytes)
+            throw EncodingProblem("a \(cell.value.kindName) does not fit \(self) (convert it with a cast transform)")
         }
     }
 

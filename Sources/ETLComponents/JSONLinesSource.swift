@@ -2,37 +2,55 @@ import ETLCore
 import Foundation
 
 /// `jsonl` source: one JSON object per line of a local file, read in batches of `batch_size` lines.
-/// Its cursor is the byte offset and line number after the last checkpointed batch.
+/// Its cursor is the byte offset and line number after the last checkpointed batch, with a
+/// fingerprint of the bytes before that offset.
+///
+/// Incremental: a new `append` or `merge` run reads only the lines added since the last run. A
+/// file that is shorter than the cursor, or whose bytes before it changed, was replaced: that is
+/// an error, which `--full-refresh` gets past. A following run treats a last line without its
+/// newline as still being written, and fills a batch for up to `max_batch_wait_ms` as lines come.
 public struct JSONLinesSource: Source {
     public let path: String
     public let batchSize: Int
+    public let maxBatchWait: Duration
+
+    public var isIncremental: Bool { true }
 
     public static func register(into registry: inout ComponentRegistry) {
         registry.registerSource("jsonl") { config in
             let path = config.string("path", required: true)
             let batchSize = config.int("batch_size", default: 1000, in: 1...1_000_000)
-            return path.map { JSONLinesSource(path: $0, batchSize: batchSize) }
+            let wait = config.int("max_batch_wait_ms", default: 500, in: 0...3_600_000)
+            return path.map { JSONLinesSource(path: $0, batchSize: batchSize, maxBatchWait: .milliseconds(wait)) }
         }
     }
 
     public func openReader(after cursor: JSONValue?, fields: FieldSelection, context: StageContext) async throws -> any SourceReader {
         var offset: Int64 = 0
         var line = 0
+        var fingerprint: String?
         if let cursor {
             guard case .int(let savedOffset)? = cursor[path: FieldPath("offset")!],
                   case .int(let savedLine)? = cursor[path: FieldPath("line")!]
             else { throw ETLError(.stageFailed, "jsonl source \(path): the saved cursor \(JSONWriter.string(cursor)) is not a jsonl cursor") }
             offset = savedOffset
             line = Int(savedLine)
+            if case .string(let saved)? = cursor[path: FieldPath("before")!] { fingerprint = saved }
         }
-        return try JSONLinesReader(path: path, offset: offset, line: line, batchSize: batchSize, fields: fields)
+        return try JSONLinesReader(path: path, offset: offset, line: line, fingerprint: fingerprint, batchSize: batchSize,
+                                   fields: fields, following: context.following, maxBatchWait: maxBatchWait)
     }
 }
 
 final class JSONLinesReader: SourceReader {
+    /// How many bytes before the cursor its fingerprint covers.
+    static let fingerprintLength: Int64 = 4096
+
     private let path: String
     private let batchSize: Int
     private let fields: FieldSelection
+    private let following: Bool
+    private let maxBatchWait: Duration
     private let file: UnsafeMutablePointer<FILE>
     private var line: Int
     private var lineBuffer: UnsafeMutablePointer<CChar>?
@@ -40,19 +58,25 @@ final class JSONLinesReader: SourceReader {
 
     let expectedTotal: Int? = nil
 
-    init(path: String, offset: Int64, line: Int, batchSize: Int, fields: FieldSelection) throws {
+    init(path: String, offset: Int64, line: Int, fingerprint: String?, batchSize: Int, fields: FieldSelection, following: Bool, maxBatchWait: Duration) throws {
         self.path = path
         self.fields = fields
         self.line = line
         self.batchSize = batchSize
+        self.following = following
+        self.maxBatchWait = maxBatchWait
         guard let file = fopen(path, "rb") else {
             throw ETLError(.stageFailed, "jsonl source: cannot open \(path): \(String(cString: strerror(errno)))")
         }
         self.file = file
+        // From here on a throw runs `deinit`, which closes the file.
         var status = stat()
+        let replaced = "restore it, or read it again from the start with `etl run PIPELINE --full-refresh`"
         if fstat(fileno(file), &status) == 0, Int64(status.st_size) < offset {
-            fclose(file)
-            throw ETLError(.stageFailed, "jsonl source: \(path) is shorter than when the run was checkpointed (\(status.st_size) < \(offset) bytes); restore it, or start over with --restart")
+            throw ETLError(.stageFailed, "jsonl source: \(path) is shorter than when it was last read (\(status.st_size) < \(offset) bytes), so it was replaced; \(replaced)")
+        }
+        if let fingerprint, Self.fingerprint(of: file, before: offset) != fingerprint {
+            throw ETLError(.stageFailed, "jsonl source: the bytes of \(path) before offset \(offset), where it was last read, have changed, so it was replaced or rewritten; \(replaced)")
         }
         fseeko(file, off_t(offset), SEEK_SET)
     }
@@ -62,17 +86,47 @@ final class JSONLinesReader: SourceReader {
         fclose(file)
     }
 
+    /// SHA-256 of the bytes just before `offset` (up to `fingerprintLength`): tells that the part
+    /// already read is still there.
+    private static func fingerprint(of file: UnsafeMutablePointer<FILE>, before offset: Int64) -> String {
+        let start = max(0, offset - fingerprintLength)
+        var bytes = [UInt8](repeating: 0, count: Int(offset - start))
+        fseeko(file, off_t(start), SEEK_SET)
+        let read = bytes.isEmpty ? 0 : fread(&bytes, 1, bytes.count, file)
+        return SHA256.hex(Array(bytes.prefix(read)))
+    }
+
     func next() async throws -> SourceBatch? {
         var records: [JSONValue] = []
         records.reserveCapacity(batchSize)
+        let clock = ContinuousClock()
+        var deadline: ContinuousClock.Instant?
         while records.count < batchSize {
+            let start = ftello(file)
             let length = getline(&lineBuffer, &lineCapacity, file)
             guard length >= 0, let lineBuffer else {
                 if ferror(file) != 0 { throw ETLError(.stageFailed, "jsonl source: cannot read \(path): \(String(cString: strerror(errno)))") }
-                break
+                // At the end for now. A following run fills a started batch for a while as lines come.
+                clearerr(file)
+                guard following, !records.isEmpty else { break }
+                let until = deadline ?? clock.now + maxBatchWait
+                deadline = until
+                guard clock.now < until else { break }
+                try await Task.sleep(for: .milliseconds(20))
+                continue
+            }
+            var bytes = UnsafeBufferPointer(start: UnsafeRawPointer(lineBuffer).assumingMemoryBound(to: UInt8.self), count: length)
+            if following, bytes.last != 0x0A {
+                // Still being written: read it once its newline is there.
+                fseeko(file, start, SEEK_SET)
+                clearerr(file)
+                guard !records.isEmpty else { break }
+                try await Task.sleep(for: .milliseconds(20))
+                if clock.now >= (deadline ?? clock.now + maxBatchWait) { break }
+                continue
             }
             line += 1
-            var bytes = UnsafeBufferPointer(start: UnsafeRawPointer(lineBuffer).assumingMemoryBound(to: UInt8.self), count: length)
+            if deadline == nil, following { deadline = clock.now + maxBatchWait }
             while let last = bytes.last, last == 0x0A || last == 0x0D { bytes = UnsafeBufferPointer(rebasing: bytes.dropLast()) }
             if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
             let value: JSONValue
@@ -87,7 +141,11 @@ final class JSONLinesReader: SourceReader {
             records.append(value)
         }
         guard !records.isEmpty else { return nil }
-        let offset = ftello(file)
-        return SourceBatch(records: records, cursor: .object(JSONObject([("offset", .int(Int64(offset))), ("line", .int(Int64(line)))])))
+        let offset = Int64(ftello(file))
+        let before = Self.fingerprint(of: file, before: offset)
+        fseeko(file, off_t(offset), SEEK_SET)
+        return SourceBatch(records: records, cursor: .object(JSONObject([
+            ("offset", .int(Int64(offset))), ("line", .int(Int64(line))), ("before", .string(before)),
+        ])))
     }
 }

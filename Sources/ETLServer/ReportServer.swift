@@ -22,18 +22,20 @@ public struct ReportServer: Sendable {
     }
 
     /// Serves until SIGTERM or SIGINT, then shuts down gracefully in reverse order of start: the
-    /// start-up runs stop at their next batch boundary with the checkpoint written (the server still
+    /// runs stop at their next batch boundary with the checkpoint written (the server still
     /// answers meanwhile), then the pollers, then the server.
     ///
     /// - Parameters:
-    ///   - runner: runs each served pipeline once next to the server (`--run`); nil to only serve.
+    ///   - runner: runs the pipelines that the server runs (`PipelineScheduler`): followed,
+    ///     scheduled, and with `runAtStartup` every other one once.
     ///   - onListening: called with the bound port (useful with port 0) once connections are accepted.
-    public func run(host: String, port: Int, runner: Runner?, onListening: @escaping @Sendable (Int) -> Void) async throws {
+    public func run(host: String, port: Int, runner: Runner, runAtStartup: Bool, retry: RetryPolicy = RetryPolicy(initialDelay: .seconds(1), maximumDelay: .seconds(300)),
+                    onListening: @escaping @Sendable (Int) -> Void) async throws {
         let pipelines = served.pipelines.map { pipeline in
             ServedPipeline(pipeline: pipeline, reports: (pipeline.sink as? any QueryableSink).map { ReportRepository(pipeline: pipeline, sink: $0) })
         }
-        let failures = RunFailures()
-        let statuses = StatusRepository(pipelines: pipelines, invalid: served.invalid, store: store, failures: failures)
+        let board = ScheduleBoard()
+        let statuses = StatusRepository(pipelines: pipelines, invalid: served.invalid, store: store, board: board)
         let httpMetrics = HTTPMetrics()
 
         let router = Router(context: BasicRequestContext.self, options: .autoGenerateHeadEndpoints)
@@ -58,9 +60,12 @@ public struct ReportServer: Sendable {
             pollerLogger[metadataKey: "pipeline"] = "\(repository.pipeline.name)"
             services.append(.init(service: LoadPoller(repository: repository, store: store, redactor: redactor, logger: pollerLogger)))
         }
-        if let runner, !served.pipelines.isEmpty {
+        let planned = served.pipelines.compactMap { pipeline in
+            PipelineScheduler.plan(for: pipeline, runAtStartup: runAtStartup).map { (pipeline: pipeline, plan: $0) }
+        }
+        if !planned.isEmpty {
             // Runs end on their own; that must not stop the server.
-            services.append(.init(service: StartupRuns(pipelines: served.pipelines, runner: runner, failures: failures),
+            services.append(.init(service: PipelineScheduler(pipelines: planned, runner: runner, board: board, retry: retry),
                                   successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore))
         }
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(

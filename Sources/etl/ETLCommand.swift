@@ -25,7 +25,7 @@ struct ETLCommand: AsyncParsableCommand {
         commandName: "etl",
         abstract: "A resumable ETL job runner: declarative pipelines, SQLite checkpoints, atomic loads.",
         version: version,
-        subcommands: [Run.self, Resume.self, Status.self, Validate.self, Serve.self]
+        subcommands: [Run.self, Resume.self, Status.self, State.self, Validate.self, Serve.self]
     )
 
     /// At most two malloc arenas, set before the work starts. glibc otherwise gives each thread
@@ -153,21 +153,34 @@ struct RunSession {
 }
 
 struct Run: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run a pipeline file from the start to completion.")
+    static let configuration = CommandConfiguration(
+        abstract: "Run a pipeline file to completion.",
+        discussion: """
+            In mode replace every run reads the source from the start. In append and merge an incremental source \
+            (jsonl) reads what was added since the last run; --full-refresh reads everything and replaces the live data. \
+            With --follow the run does not complete when the source has nothing more: it waits for more, checkpointing \
+            each batch into the live data, until SIGTERM or SIGINT; it continues an unfinished run of the pipeline.
+            """)
 
     @Argument(help: "The pipeline file, e.g. pipelines/shopify.json.")
     var file: String
 
-    @Flag(help: "Discard an unfinished earlier run of this pipeline (and its staged data) and start over.")
+    @Flag(help: "Discard an unfinished earlier run of this pipeline (and what it left unconfirmed) and start over.")
     var restart = false
+
+    @Flag(help: "Ignore the pipeline's state: read the whole source and replace the live data when the run completes.")
+    var fullRefresh = false
+
+    @Flag(help: "Keep reading as the source grows (append and merge modes) until stopped by a signal.")
+    var follow = false
 
     @OptionGroup var options: CommonOptions
 
     func run() async throws {
         let session = RunSession(options: options)
         let pipeline = try session.loadPipeline(file)
-        let restart = restart
-        try await session.perform { runner in try await runner.start(pipeline, restart: restart) }
+        let runOptions = RunOptions(restart: restart, fullRefresh: fullRefresh, follow: follow)
+        try await session.perform { runner in try await runner.start(pipeline, options: runOptions) }
     }
 }
 
@@ -178,6 +191,9 @@ struct Resume: AsyncParsableCommand {
 
     @Argument(help: "The pipeline file; default: the one of the latest interrupted run.")
     var file: String?
+
+    @Flag(help: "Once caught up, keep reading as the source grows (append and merge modes) until stopped by a signal.")
+    var follow = false
 
     @OptionGroup var options: CommonOptions
 
@@ -195,8 +211,8 @@ struct Resume: AsyncParsableCommand {
             path = latest.pipelinePath
         }
         let pipeline = try session.loadPipeline(path!)
-        let chosenRun = runID
-        try await session.perform { runner in try await runner.resume(pipeline, runID: chosenRun) }
+        let chosenRun = runID, follow = follow
+        try await session.perform { runner in try await runner.resume(pipeline, runID: chosenRun, follow: follow) }
     }
 }
 

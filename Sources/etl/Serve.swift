@@ -14,7 +14,9 @@ struct Serve: AsyncParsableCommand {
             answer 503 until the pipeline has a completed load, then 200. An invalid pipeline file is logged and \
             shown on /status while the others are served; named on the command line, it stops the server from \
             starting (exit 2). Prints "etl serve listening on http://HOST:PORT" once it accepts connections. \
-            SIGTERM or SIGINT shuts down gracefully: a run started by --run stops at its next batch boundary \
+            The server runs pipelines itself: one whose source never ends is followed, one with a "schedule" runs \
+            on it, and with --run every other one runs once; a failed run is retried with backoff. \
+            SIGTERM or SIGINT shuts down gracefully: a run stops at its next batch boundary \
             with its checkpoint written, while the server keeps answering; a second signal exits at once.
             """)
 
@@ -27,7 +29,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Port to listen on; 0 picks a free one (default: $ETL_HTTP_PORT, else 8080).")
     var port: Int?
 
-    @Flag(name: .customLong("run"), help: "Also run each served pipeline once: resume its interrupted run if it has one, else start a new run.")
+    @Flag(name: .customLong("run"), help: "Also run each served pipeline once at start-up (a scheduled one too, then on its schedule): resume its interrupted run if it has one, else start a new run; a failed run is retried with backoff.")
     var runPipelines = false
 
     @OptionGroup var options: CommonOptions
@@ -67,9 +69,9 @@ struct Serve: AsyncParsableCommand {
         }
 
         let store = try session.openStore()
-        let runner = runPipelines ? Runner(store: store, logger: logger, redactor: session.redactor, stop: StopSignal()) { progress in
+        let runner = Runner(store: store, logger: logger, redactor: session.redactor, stop: StopSignal()) { progress in
             Console.shared.progress(ProgressLine.render(progress))
-        } : nil
+        }
         let server = ReportServer(pipelines: served, store: store, redactor: session.redactor, logger: logger)
         let listening = Atomic(false)
         // The server group shuts down gracefully on the first SIGTERM/SIGINT; as with `etl run`, a
@@ -87,7 +89,7 @@ struct Serve: AsyncParsableCommand {
         }
         defer { secondSignal.cancel() }
         do {
-            try await server.run(host: host, port: port, runner: runner) { boundPort in
+            try await server.run(host: host, port: port, runner: runner, runAtStartup: runPipelines) { boundPort in
                 listening.store(true, ordering: .relaxed)
                 // Unbuffered, so that a script waiting for this line sees it at once.
                 FileHandle.standardOutput.write(Data("etl serve listening on http://\(host):\(boundPort)\n".utf8))

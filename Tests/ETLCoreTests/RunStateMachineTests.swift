@@ -67,3 +67,25 @@ struct RunStateMachineTests {
         #expect(machine.batchCheckpointed(stopRequested: true) == .stop)
     }
 }
+
+/// A following run: caught up, it waits instead of completing, and stops only between waits or batches.
+struct FollowingStateMachineTests {
+    @Test func aCaughtUpFollowingRunWaitsAndReadsAgain() throws {
+        var machine = try RunStateMachine(checkpointed: 0, expectedStaged: [:], staged: [:], completing: false)
+        #expect(machine.start() == .extractNext)
+        #expect(machine.sourceExhausted(following: true) == .awaitInput(discardingFrom: nil))
+        #expect(machine.inputAwaited(stopRequested: false) == .extractNext)
+        #expect(machine.batchExtracted(hash: "a", rowCount: 3) == .load(sequence: 1, discardingFrom: nil))
+        #expect(machine.batchLoaded() == .checkpoint(sequence: 1, alreadyStaged: false))
+        #expect(machine.batchCheckpointed(stopRequested: false) == .extractNext)
+        #expect(machine.sourceExhausted(following: true) == .awaitInput(discardingFrom: nil))
+        #expect(machine.inputAwaited(stopRequested: true) == .stop)
+    }
+
+    @Test func leftoversAreDiscardedBeforeWaiting() throws {
+        var machine = try RunStateMachine(checkpointed: 2, expectedStaged: [:], staged: [3: StagedBatch(hash: "x", rows: 1)], completing: false)
+        #expect(machine.sourceExhausted(following: true) == .awaitInput(discardingFrom: 3))
+        #expect(machine.inputAwaited(stopRequested: false) == .extractNext)
+        #expect(machine.batchExtracted(hash: "y", rowCount: 2) == .load(sequence: 3, discardingFrom: nil))
+    }
+}

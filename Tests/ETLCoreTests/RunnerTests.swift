@@ -45,7 +45,7 @@ struct RunnerTests {
         #expect(run.batches == 3)
         #expect(run.records == 25)
         #expect(run.rows == 19)  // items with q == 0 filtered out
-        #expect(run.cursorValue?[path: FieldPath("line")!] == .int(25))
+        #expect(try run.cursorValue()?[path: FieldPath("line")!] == .int(25))
         let batches = try runner.store.batches(runID: run.id)
         #expect(batches.map(\.state) == [.loaded, .loaded, .loaded])
         #expect(batches.map(\.records) == [10, 10, 5])

@@ -41,12 +41,33 @@ public struct RunRecord: Sendable, Codable, Equatable {
     public var pid: Int32
     /// Records per second since the run was started or last resumed, as of its last checkpoint.
     public var recordsPerSecond: Double?
+    /// How the run writes: `replace` (staged and swapped in; also every full refresh), `append`
+    /// or `merge` (each batch into the live data).
+    public var mode: String
+    /// Started with `--full-refresh`: from nothing, replacing the live data.
+    public var fullRefresh: Bool
+    /// Batches and rows per second since the run was started or last resumed.
+    public var batchesPerSecond: Double?
+    public var rowsPerSecond: Double?
+    /// Seconds from reading the last checkpointed batch to its checkpoint, 0 once the source had
+    /// nothing more: how far the loaded data trails the input.
+    public var lagSeconds: Double?
 
     /// `1_9f3a0c2e`: the run's name outside the checkpoint file (see `StageContext.runKey`).
     public var key: String { "\(id)_\(token)" }
 
-    public var cursorValue: JSONValue? {
-        cursor.flatMap { try? JSONParser.parse($0) }
+    /// The run replaces the live data (staging and swap) rather than writing batches into it.
+    public var replacesLive: Bool { mode == WriteMode.replace.name }
+
+    /// The cursor to resume from. An unreadable one is an error, never "from the start": the source
+    /// would re-read what was loaded while batch numbers go on.
+    public func cursorValue() throws(ETLError) -> JSONValue? {
+        guard let cursor else { return nil }
+        do {
+            return try JSONParser.parse(cursor)
+        } catch {
+            throw ETLError(.checkpointStore, "run \(id) of pipeline \(pipeline) has an unreadable cursor in the checkpoint store (\(cursor.prefix(80))); the state file is damaged: restore it from a backup, or start over with `etl run \(pipelinePath) --full-refresh`")
+        }
     }
 
     /// Seconds left at the current rate, when the source told its total.
@@ -153,6 +174,22 @@ public final class CheckpointStore: Sendable {
             try db.execute(sql: "ALTER TABLE runs ADD COLUMN token TEXT NOT NULL DEFAULT ''")
             try db.execute(sql: "UPDATE runs SET token = lower(hex(randomblob(4)))")
         }
+        migrator.registerMigration("v4: write modes and pipeline state") { db in
+            try db.execute(sql: """
+                ALTER TABLE runs ADD COLUMN mode TEXT NOT NULL DEFAULT 'replace';
+                ALTER TABLE runs ADD COLUMN full_refresh INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE runs ADD COLUMN batches_per_second REAL;
+                ALTER TABLE runs ADD COLUMN rows_per_second REAL;
+                ALTER TABLE runs ADD COLUMN lag_seconds REAL;
+                CREATE TABLE pipeline_state (
+                    pipeline TEXT PRIMARY KEY,
+                    cursor TEXT NOT NULL,
+                    run_id INTEGER NOT NULL,
+                    batch INTEGER NOT NULL,
+                    updated_at DATETIME NOT NULL
+                );
+                """)
+        }
         return migrator
     }
 
@@ -172,13 +209,17 @@ public final class CheckpointStore: Sendable {
         }
     }
 
-    public func createRun(pipeline: String, file: PipelineFile) throws(ETLError) -> RunRecord {
-        try write("record the new run") { db in
+    /// A new run, reading from `cursor` on: the pipeline's state for an incremental run, nil for
+    /// one that reads from the start.
+    public func createRun(pipeline: String, file: PipelineFile, mode: String = WriteMode.replace.name, fullRefresh: Bool = false,
+                          cursor: JSONValue? = nil) throws(ETLError) -> RunRecord {
+        let cursorText = cursor.map(JSONWriter.string)
+        return try write("record the new run") { db in
             let now = Date()
             try db.execute(sql: """
-                INSERT INTO runs (pipeline, pipeline_path, pipeline_hash, pipeline_text, state, started_at, updated_at, pid, token)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, lower(hex(randomblob(4))))
-                """, arguments: [pipeline, file.path, file.hash, file.text, RunState.running.rawValue, now, now, getpid()])
+                INSERT INTO runs (pipeline, pipeline_path, pipeline_hash, pipeline_text, state, started_at, updated_at, pid, token, mode, full_refresh, cursor)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, lower(hex(randomblob(4))), ?, ?, ?)
+                """, arguments: [pipeline, file.path, file.hash, file.text, RunState.running.rawValue, now, now, getpid(), mode, fullRefresh, cursorText])
             return try Self.fetchRun(db, id: db.lastInsertedRowID)!
         }
     }
@@ -193,8 +234,25 @@ public final class CheckpointStore: Sendable {
         }
     }
 
-    /// The checkpoint: the batch is loaded and the cursor moves past it, in one transaction.
-    public func commitBatch(runID: Int64, sequence: Int, cursor: JSONValue, recordsPerSecond: Double? = nil) throws(ETLError) -> RunRecord {
+    /// How fast a run goes, as of a checkpoint.
+    public struct Pace: Sendable {
+        public var recordsPerSecond: Double?
+        public var batchesPerSecond: Double?
+        public var rowsPerSecond: Double?
+        public var lagSeconds: Double?
+
+        public init(recordsPerSecond: Double? = nil, batchesPerSecond: Double? = nil, rowsPerSecond: Double? = nil, lagSeconds: Double? = nil) {
+            self.recordsPerSecond = recordsPerSecond
+            self.batchesPerSecond = batchesPerSecond
+            self.rowsPerSecond = rowsPerSecond
+            self.lagSeconds = lagSeconds
+        }
+    }
+
+    /// The checkpoint: the batch is loaded and the cursor moves past it, in one transaction. With
+    /// `advancingState`, the pipeline's state moves to the cursor in the same transaction (a run
+    /// that writes each batch into the live data: the next run starts after it).
+    public func commitBatch(runID: Int64, sequence: Int, cursor: JSONValue, pace: Pace = Pace(), advancingState: Bool = false) throws(ETLError) -> RunRecord {
         let cursorText = JSONWriter.string(cursor)
         return try write("checkpoint batch \(sequence)") { db in
             let now = Date()
@@ -206,10 +264,62 @@ public final class CheckpointStore: Sendable {
                 UPDATE runs SET cursor = ?, batches = ?,
                     records = records + (SELECT records FROM batches WHERE run_id = ? AND sequence = ?),
                     rows = rows + (SELECT rows FROM batches WHERE run_id = ? AND sequence = ?),
-                    updated_at = ?, records_per_second = COALESCE(?, records_per_second)
+                    updated_at = ?, records_per_second = COALESCE(?, records_per_second),
+                    batches_per_second = COALESCE(?, batches_per_second), rows_per_second = COALESCE(?, rows_per_second),
+                    lag_seconds = ?
                 WHERE id = ?
-                """, arguments: [cursorText, sequence, runID, sequence, runID, sequence, now, recordsPerSecond, runID])
-            return try Self.fetchRun(db, id: runID)!
+                """, arguments: [cursorText, sequence, runID, sequence, runID, sequence, now, pace.recordsPerSecond,
+                                 pace.batchesPerSecond, pace.rowsPerSecond, pace.lagSeconds, runID])
+            let run = try Self.fetchRun(db, id: runID)!
+            if advancingState { try Self.saveState(db, pipeline: run.pipeline, cursor: cursorText, runID: runID, batch: sequence) }
+            return run
+        }
+    }
+
+    /// The run completed: recorded, and with `advancingState` the pipeline's state moved to its
+    /// last cursor, in one transaction.
+    public func completeRun(runID: Int64, advancingState: Bool) throws(ETLError) -> RunRecord {
+        try write("record run \(runID) as completed") { db in
+            let now = Date()
+            try db.execute(sql: "UPDATE runs SET state = ?, error = NULL, updated_at = ?, finished_at = ?, pid = ?, lag_seconds = NULL WHERE id = ?",
+                           arguments: [RunState.completed.rawValue, now, now, getpid(), runID])
+            let run = try Self.fetchRun(db, id: runID)!
+            if advancingState, let cursor = run.cursor {
+                try Self.saveState(db, pipeline: run.pipeline, cursor: cursor, runID: runID, batch: run.batches)
+            }
+            return run
+        }
+    }
+
+    /// A following run caught up with its source: no input waits.
+    public func recordCaughtUp(runID: Int64) throws(ETLError) {
+        try write("record that run \(runID) caught up") { db in
+            try db.execute(sql: "UPDATE runs SET lag_seconds = 0, updated_at = ? WHERE id = ?", arguments: [Date(), runID])
+        }
+    }
+
+    private static func saveState(_ db: Database, pipeline: String, cursor: String, runID: Int64, batch: Int) throws {
+        try db.execute(sql: """
+            INSERT INTO pipeline_state (pipeline, cursor, run_id, batch, updated_at) VALUES (?, ?, ?, ?, ?)
+            ON CONFLICT(pipeline) DO UPDATE SET cursor = excluded.cursor, run_id = excluded.run_id, batch = excluded.batch, updated_at = excluded.updated_at
+            """, arguments: [pipeline, cursor, runID, batch, Date()])
+    }
+
+    /// The state a pipeline's runs carry over: where the next incremental run starts.
+    public func state(pipeline: String) throws(ETLError) -> PipelineState? {
+        try read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM pipeline_state WHERE pipeline = ?", arguments: [pipeline]).map { row in
+                PipelineState(pipeline: row["pipeline"], cursor: row["cursor"], runID: row["run_id"], batch: row["batch"], updatedAt: row["updated_at"])
+            }
+        }
+    }
+
+    /// Forgets the pipeline's state: its next run reads the source from the start. True when
+    /// there was one.
+    public func resetState(pipeline: String) throws(ETLError) -> Bool {
+        try write("reset the state of pipeline \(pipeline)") { db in
+            try db.execute(sql: "DELETE FROM pipeline_state WHERE pipeline = ?", arguments: [pipeline])
+            return db.changesCount > 0
         }
     }
 
@@ -285,6 +395,27 @@ public final class CheckpointStore: Sendable {
             state: RunState(rawValue: row["state"]) ?? .failed, cursor: row["cursor"],
             batches: row["batches"], records: row["records"], rows: row["rows"],
             expectedTotal: row["expected_total"], startedAt: row["started_at"], updatedAt: row["updated_at"],
-            finishedAt: row["finished_at"], error: row["error"], pid: row["pid"], recordsPerSecond: row["records_per_second"])
+            finishedAt: row["finished_at"], error: row["error"], pid: row["pid"], recordsPerSecond: row["records_per_second"],
+            mode: row["mode"], fullRefresh: row["full_refresh"], batchesPerSecond: row["batches_per_second"],
+            rowsPerSecond: row["rows_per_second"], lagSeconds: row["lag_seconds"])
+    }
+}
+
+/// What a pipeline carries from run to run: the cursor an incremental run starts from, and the
+/// run and batch that left it.
+public struct PipelineState: Sendable, Equatable {
+    public let pipeline: String
+    /// JSON text, as the source wrote it.
+    public let cursor: String
+    public let runID: Int64
+    public let batch: Int
+    public let updatedAt: Date
+
+    public func cursorValue() throws(ETLError) -> JSONValue {
+        do {
+            return try JSONParser.parse(cursor)
+        } catch {
+            throw ETLError(.checkpointStore, "the state of pipeline \(pipeline) is unreadable (\(cursor.prefix(80))); clear it with `etl state FILE --reset --yes`, or start over with `etl run FILE --full-refresh`")
+        }
     }
 }

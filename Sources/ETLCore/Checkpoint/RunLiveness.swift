@@ -31,11 +31,28 @@ extension RunRecord {
         object["rows"] = .int(Int64(rows))
         object["records_per_second"] = running ? recordsPerSecond.map { .double(($0 * 10).rounded() / 10) } ?? .null : .null
         object["eta_seconds"] = running ? estimatedSecondsLeft.map { .int(Int64($0.rounded())) } ?? .null : .null
-        object["cursor"] = cursorValue ?? .null
+        object["cursor"] = cursor.map { text in (try? cursorValue()) ?? .string(text) } ?? .null
+        object["mode"] = .string(mode)
+        object["full_refresh"] = .bool(fullRefresh)
+        object["batches_per_second"] = running ? batchesPerSecond.map { .double(($0 * 10).rounded() / 10) } ?? .null : .null
+        object["rows_per_second"] = running ? rowsPerSecond.map { .double(($0 * 10).rounded() / 10) } ?? .null : .null
+        object["lag_seconds"] = running ? lagSeconds.map { .double(($0 * 1000).rounded() / 1000) } ?? .null : .null
         object["started_at"] = .string(startedAt.formatted(.iso8601))
         object["updated_at"] = .string(updatedAt.formatted(.iso8601))
         object["finished_at"] = finishedAt.map { .string($0.formatted(.iso8601)) } ?? .null
         object["error"] = error.map(JSONValue.string) ?? .null
+        return object
+    }
+}
+
+extension PipelineState {
+    /// The state as `etl state --json` and `/status` show it.
+    public var json: JSONObject {
+        var object = JSONObject()
+        object["cursor"] = (try? cursorValue()) ?? .string(cursor)
+        object["run_id"] = .int(runID)
+        object["batch"] = .int(Int64(batch))
+        object["updated_at"] = .string(updatedAt.formatted(.iso8601))
         return object
     }
 }

@@ -6,6 +6,9 @@ struct PreparedBatch: Sendable {
     let records: Int
     let rows: Rows
     let hash: String
+    /// When the source handed the batch over: the loaded data trails the input by the time from
+    /// here to the batch's checkpoint.
+    let readAt: ContinuousClock.Instant
 }
 
 /// Extracts, transforms and hashes batches one ahead of the runner: while the sink loads batch N,
@@ -53,7 +56,13 @@ final class BatchPreparer {
         ahead?.cancel()
     }
 
-    /// The next batch, or `nil` when the source is exhausted; starts preparing the one after it.
+    /// Tells the source that everything through `cursor` is checkpointed (`SourceReader.acknowledge`).
+    func acknowledge(through cursor: JSONValue) async throws {
+        try await opening.value.reader.acknowledge(through: cursor)
+    }
+
+    /// The next batch, or `nil` when the source has nothing more; starts preparing the one after
+    /// it. Called again after `nil`, it asks the source again (a following run).
     /// Errors are `Failed`.
     func next() async throws -> PreparedBatch? {
         let preparation = ahead ?? prepare()
@@ -67,17 +76,19 @@ final class BatchPreparer {
         Task { [opening] in
             let extracted: SourceBatch
             let transforms: [any Transform]
+            let readAt: ContinuousClock.Instant
             do {
                 let source = try await opening.value
                 guard let batch = try await source.reader.next() else { return nil }
                 (extracted, transforms) = (batch, source.transforms)
+                readAt = ContinuousClock.now
             } catch {
                 throw Failed(stage: .extract, underlying: error)
             }
             do {
                 var rows = extracted.rows
                 for transform in transforms { rows = try transform.apply(rows) }
-                return PreparedBatch(cursor: extracted.cursor, records: extracted.records, rows: rows, hash: BatchHash.of(rows))
+                return PreparedBatch(cursor: extracted.cursor, records: extracted.records, rows: rows, hash: BatchHash.of(rows), readAt: readAt)
             } catch {
                 throw Failed(stage: .transform, underlying: error)
             }

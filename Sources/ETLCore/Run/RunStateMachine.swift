@@ -15,6 +15,9 @@ public struct RunStateMachine: Sendable {
         /// Record batch `sequence` as loaded and advance the cursor, in one transaction.
         /// `alreadyStaged` tells that the load was skipped because the sink already had it.
         case checkpoint(sequence: Int, alreadyStaged: Bool)
+        /// A following run caught up with its source: first discard batches from `discardingFrom`
+        /// on, if set, then wait for more input and report `inputAwaited`.
+        case awaitInput(discardingFrom: Int?)
         /// Swap staging into place; first discard staged batches from `discardingFrom` on, if set.
         case completeSink(discardingFrom: Int?)
         case markCompleted
@@ -83,12 +86,19 @@ public struct RunStateMachine: Sendable {
     }
 
     /// The source has no more batches. Staged leftovers beyond the end (the source now yields
-    /// fewer batches than before the crash) are discarded before the swap.
-    public mutating func sourceExhausted() -> Action {
-        completing = true
+    /// fewer batches than before the crash) are discarded first. A following run then waits for
+    /// more; any other completes.
+    public mutating func sourceExhausted(following: Bool = false) -> Action {
         let discardFrom = unconfirmed.keys.min()
         unconfirmed.removeAll()
+        if following { return .awaitInput(discardingFrom: discardFrom) }
+        completing = true
         return .completeSink(discardingFrom: discardFrom)
+    }
+
+    /// A following run waited for input; a stop is honoured here as at a batch boundary.
+    public func inputAwaited(stopRequested: Bool) -> Action {
+        stopRequested ? .stop : .extractNext
     }
 
     public func sinkCompleted() -> Action {

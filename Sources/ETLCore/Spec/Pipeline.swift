@@ -76,6 +76,10 @@ public struct Pipeline: Sendable {
     public let description: String?
     /// Reports served by `etl serve` over this pipeline's loaded data.
     public let reports: [ReportSpec]
+    /// How runs write into the sink (`load.mode`).
+    public let mode: WriteMode
+    /// When `etl serve` runs the pipeline, if it does on its own.
+    public let schedule: Schedule?
 
     /// What the transforms and the sink read of each source record, worked out backwards from the
     /// sink; the source may leave out everything else.
@@ -124,15 +128,35 @@ public struct Pipeline: Sendable {
         let description = reader.string("description")
         let source = buildStage("extract", kind: "source", in: &reader, factories: registry.sources)
         let transforms = buildTransforms(in: &reader, factories: registry.transforms)
-        let sink = buildStage("load", kind: "sink", in: &reader, factories: registry.sinks)
+        var mode = WriteMode.replace
+        var sink: (any Sink)?
+        if var load = reader.object("load", required: true) {
+            mode = WriteMode.read(&load)
+            sink = buildComponent(kind: "sink", reader: &load, factories: registry.sinks)
+            if let sink {
+                for problem in sink.problems(with: mode) { load.report(problem, at: "mode") }
+            }
+            if let source, source.isContinuous, mode == .replace {
+                load.report("the source never ends, so its runs cannot replace the live data: set \"mode\" to \"append\" or \"merge\"", at: "mode")
+            }
+        }
         let reports = readReports(in: &reader, sink: sink)
+        var schedule: Schedule?
+        if var scheduleReader = reader.object("schedule") {
+            schedule = Schedule.read(&scheduleReader)
+            scheduleReader.finish()
+            if let source, source.isContinuous, schedule != nil {
+                scheduleReader.report("the source never ends: etl serve follows it, so it takes no schedule")
+            }
+        }
         reader.finish()
 
         let diagnostics = context.diagnostics.diagnostics
         guard diagnostics.isEmpty, let name, let source, let sink, let transforms else {
             throw PipelineInvalid(path: file.path, diagnostics: diagnostics)
         }
-        return Pipeline(name: name, file: file, source: source, transforms: transforms, sink: sink, description: description, reports: reports)
+        return Pipeline(name: name, file: file, source: source, transforms: transforms, sink: sink, description: description, reports: reports,
+                        mode: mode, schedule: schedule)
     }
 
     static func isValidName(_ name: String) -> Bool {

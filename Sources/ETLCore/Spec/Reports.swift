@@ -94,7 +94,8 @@ public struct CompletedLoad: Sendable, Equatable {
 public protocol QueryableSink: Sink {
     /// The newest completed load of `pipeline`, or nil if none has completed.
     func latestLoad(pipeline: String) async throws -> CompletedLoad?
-    /// Runs a report's query against the live table; rows as objects, in the query's order. A
-    /// query that runs longer than `timeout` fails, and the database is asked to stop it as well.
-    func reportRows(_ report: ReportSpec, timeout: Duration) async throws -> [JSONObject]
+    /// Runs a report's query against the live table, deduplicated as `mode` needs; rows as
+    /// objects, in the query's order. A query that runs longer than `timeout` fails, and the
+    /// database is asked to stop it as well.
+    func reportRows(_ report: ReportSpec, mode: WriteMode, timeout: Duration) async throws -> [JSONObject]
 }

@@ -26,3 +26,49 @@ public struct RetryPolicy: Sendable {
         elapsed + nextDelay <= giveUpAfter
     }
 }
+
+/// What to do about one failure of a retried operation.
+public enum RetryDecision: Sendable, Equatable {
+    /// Not worth retrying: the failure goes to the caller as it is.
+    case fail
+    /// Retry after the policy's backoff.
+    case retry
+    /// Retry after this long (the server said so, e.g. `Retry-After`).
+    case retryAfter(Duration)
+}
+
+extension RetryPolicy {
+    /// The one retry loop of every connector: runs `operation` until it succeeds; after a failure
+    /// that `decide` says is worth retrying, waits the backoff (or what the decision says) and runs
+    /// it again, until `giveUpAfter` has passed since the first failure. Then `exhausted` makes the
+    /// error that is thrown (it should say what to check). `onRetry` is told of each retry before
+    /// the wait, e.g. to log it or to ask for less next time.
+    public func run<T>(
+        _ operation: () async throws -> T,
+        retryingWhen decide: (any Error) -> RetryDecision,
+        onRetry: (_ error: any Error, _ attempt: Int, _ delay: Duration) -> Void = { _, _, _ in },
+        exhausted: (_ error: any Error, _ attempts: Int, _ elapsed: Duration) -> any Error
+    ) async throws -> T {
+        var random = SystemRandomNumberGenerator()
+        let clock = ContinuousClock()
+        var firstFailure: ContinuousClock.Instant?
+        var attempt = 0
+        while true {
+            do {
+                return try await operation()
+            } catch {
+                let decision = decide(error)
+                guard decision != .fail else { throw error }
+                attempt += 1
+                let since = firstFailure ?? clock.now
+                firstFailure = since
+                let delay: Duration
+                if case .retryAfter(let asked) = decision { delay = asked } else { delay = self.delay(beforeRetry: attempt, using: &random) }
+                let elapsed = clock.now - since
+                guard allowsRetry(elapsed: elapsed, nextDelay: delay) else { throw exhausted(error, attempt, elapsed) }
+                onRetry(error, attempt, delay)
+                try await Task.sleep(for: delay)
+            }
+        }
+    }
+}

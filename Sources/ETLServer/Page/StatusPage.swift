@@ -52,8 +52,10 @@ struct StatusPage {
             """
         if let run = pipeline.run, pipeline.isActive { html += progress(run, state: pipeline.state) }
         html += facts(pipeline)
-        for (title, message) in [("The reports cannot be read", pipeline.sinkError), ("The run at start-up could not start", pipeline.startupRunError)] {
-            if let message { html += Self.notice(title, message, kind: "error") }
+        if let message = pipeline.sinkError { html += Self.notice("The reports cannot be read", message, kind: "error") }
+        if let failure = pipeline.scheduling?.failure {
+            let retry = failure.retryAt.map { " · attempt \(failure.attempt), retrying \(Self.when($0))" } ?? " · not retried: it needs a decision"
+            html += Self.notice("The pipeline could not run" + retry, failure.message, kind: "error")
         }
         if let run = pipeline.run, let error = run.error {
             html += Self.notice("Run #\(run.id)", error, kind: run.state == .interrupted ? "warning" : "error")
@@ -80,6 +82,12 @@ struct StatusPage {
         return bar + "<p class=\"progress-label\">\(parts.joined(separator: " · "))</p>\n"
     }
 
+    /// `at 14:05:00 UTC` for a time to come.
+    static func when(_ date: Date) -> String {
+        let seconds = Int(date.timeIntervalSinceNow.rounded())
+        return seconds <= 0 ? "now" : "in \(seconds) s (\(HTML.escape(date.formatted(.iso8601))))"
+    }
+
     private func facts(_ pipeline: PipelineStatus) -> String {
         // (term, HTML, CSS class of the cell)
         var facts: [(String, String, String?)] = []
@@ -95,6 +103,16 @@ struct StatusPage {
             facts.append(("Serving", "run #\(load.runID) · \(HTML.grouped(load.rows)) rows · loaded \(ago(Date(timeIntervalSince1970: load.finishedAt)))", "wide"))
         } else if pipeline.sinkError == nil, !pipeline.reports.isEmpty {
             facts.append(("Serving", "nothing yet: no completed load", "wide"))
+        }
+        if pipeline.mode != .replace || pipeline.pipelineState != nil {
+            facts.append(("Mode", HTML.escape(pipeline.mode.description), nil))
+        }
+        if let schedule = pipeline.schedule {
+            let next = pipeline.scheduling?.nextRunAt.map { " · next run \(Self.when($0))" } ?? ""
+            facts.append(("Schedule", HTML.escape(schedule.description) + next, "wide"))
+        }
+        if let run = pipeline.run, pipeline.isActive, let lag = run.lagSeconds {
+            facts.append(("Lag", String(format: "%.1f s", lag), nil))
         }
         facts.append(("File", "<code>\(HTML.escape(pipeline.file))</code>", "wide"))
         let cells = facts.map { term, value, style in "<div\(style.map { " class=\"\($0)\"" } ?? "")><dt>\(term)</dt><dd>\(value)</dd></div>" }

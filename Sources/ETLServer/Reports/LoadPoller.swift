@@ -36,7 +36,8 @@ struct LoadPoller: Service {
             let sink = repository.sink
             let load = try await withTimeout(Self.checkTimeout) { try await sink.latestLoad(pipeline: pipeline) }
             var loaded = load == nil ? nil : before.loaded
-            if let load, load.runKey != before.loaded?.load.runKey {
+            // In append and merge modes a run records a load each time it catches up, so any new record counts.
+            if let load, load != before.loaded?.load {
                 loaded = ReportRepository.Loaded(load: load, reports: try await queryReports())
                 logger.info("serving the reports of pipeline \(pipeline) from run \(load.runID) (\(load.rows) rows loaded)")
             } else if load == nil, !before.polled || before.loaded != nil {
@@ -64,7 +65,7 @@ struct LoadPoller: Service {
     private func queryReports() async throws -> [CachedReport] {
         var reports: [CachedReport] = []
         for spec in repository.pipeline.reports {
-            reports.append(try CachedReport(spec: spec, queryRows: try await repository.sink.reportRows(spec, timeout: Self.reportTimeout)))
+            reports.append(try CachedReport(spec: spec, queryRows: try await repository.sink.reportRows(spec, mode: repository.pipeline.mode, timeout: Self.reportTimeout)))
         }
         return reports
     }

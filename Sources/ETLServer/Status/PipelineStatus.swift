@@ -19,8 +19,13 @@ struct PipelineStatus: Sendable {
     let lastLoad: CompletedLoad?
     /// Why the sink's loaded data cannot be read right now.
     let sinkError: String?
-    /// Why the run `etl serve --run` started for this pipeline failed.
-    let startupRunError: String?
+    /// How runs write (`load.mode`).
+    let mode: WriteMode
+    /// Where the next incremental run starts, when the pipeline carries state.
+    let pipelineState: PipelineState?
+    let schedule: Schedule?
+    /// What the server's scheduler says: the next run, or the failure it retries.
+    let scheduling: ScheduleBoard.Entry?
     let reports: [Report]
     /// What is wrong with an invalid pipeline file.
     let problems: [Diagnostic]
@@ -50,7 +55,16 @@ struct PipelineStatus: Sendable {
         } ?? .null
         object["last_error"] = run?.error.map(JSONValue.string) ?? .null
         object["sink_error"] = sinkError.map(JSONValue.string) ?? .null
-        object["startup_run_error"] = startupRunError.map(JSONValue.string) ?? .null
+        object["mode"] = .string(mode.name)
+        object["pipeline_state"] = pipelineState.map { .object($0.json) } ?? .null
+        object["schedule"] = schedule.map { schedule in
+            .object(JSONObject([("description", .string(schedule.description)),
+                                ("next_run_at", scheduling?.nextRunAt.map { .string($0.formatted(.iso8601)) } ?? .null)]))
+        } ?? .null
+        object["run_error"] = scheduling?.failure.map { failure in
+            .object(JSONObject([("message", .string(failure.message)), ("attempt", .int(Int64(failure.attempt))),
+                                ("retry_at", failure.retryAt.map { .string($0.formatted(.iso8601)) } ?? .null)]))
+        } ?? .null
         object["reports"] = .array(reports.map { report in
             .object(JSONObject([
                 ("name", .string(report.spec.name)), ("path", .string(report.spec.path)), ("ready", .bool(report.rows != nil)),

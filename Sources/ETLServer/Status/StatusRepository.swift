@@ -13,7 +13,7 @@ struct StatusRepository: Sendable {
     let pipelines: [ServedPipeline]
     let invalid: [UnservedPipeline]
     let store: CheckpointStore
-    let failures: RunFailures
+    let board: ScheduleBoard
 
     func statuses() throws(ETLError) -> [PipelineStatus] {
         var statuses: [PipelineStatus] = []
@@ -24,7 +24,8 @@ struct StatusRepository: Sendable {
             statuses.append(PipelineStatus(
                 name: pipeline.name, file: pipeline.file.path, description: pipeline.description,
                 state: run?.displayedState(statePath: store.path) ?? PipelineStatus.neverRun, run: run,
-                lastLoad: cache?.loaded?.load, sinkError: cache?.error, startupRunError: failures.message(pipeline: pipeline.name),
+                lastLoad: cache?.loaded?.load, sinkError: cache?.error, mode: pipeline.mode,
+                pipelineState: try store.state(pipeline: pipeline.name), schedule: pipeline.schedule, scheduling: board.entry(pipeline.name),
                 reports: pipeline.reports.enumerated().map { index, spec in
                     PipelineStatus.Report(spec: spec, rows: cache?.error == nil ? cache?.loaded?.reports[index] : nil)
                 },
@@ -33,7 +34,8 @@ struct StatusRepository: Sendable {
         for file in invalid {
             statuses.append(PipelineStatus(
                 name: URL(fileURLWithPath: file.path).deletingPathExtension().lastPathComponent, file: file.path, description: nil,
-                state: PipelineStatus.invalid, run: nil, lastLoad: nil, sinkError: nil, startupRunError: nil, reports: [],
+                state: PipelineStatus.invalid, run: nil, lastLoad: nil, sinkError: nil, mode: .replace, pipelineState: nil, schedule: nil,
+                scheduling: nil, reports: [],
                 problems: file.problems))
         }
         return statuses
