@@ -83,7 +83,8 @@ let package = Package(
         .testTarget(name: "ETLCoreTests", dependencies: ["ETLCore", "ETLComponents", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(
             name: "ETLIntegrationTests",
-            dependencies: ["etl", "ETLCore", "ETLServer", "HTTPClient", "ClickHouseConnector", "ShopifyStandInKit"]
+            dependencies: ["etl", "ETLCore", "ETLComponents", "ETLServer", "HTTPClient", "ClickHouseConnector", "ShopifyStandInKit",
+                           .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "ShopifyConnectorTests", dependencies: ["ShopifyConnector", "ETLCore", "HTTPClient"]),
         .testTarget(

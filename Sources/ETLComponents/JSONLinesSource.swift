@@ -44,7 +44,7 @@ public struct JSONLinesSource: Source {
 
 final class JSONLinesReader: SourceReader {
     /// How many bytes before the cursor its fingerprint covers.
-    static let fingerprintLength: Int64 = 4096
+    static let fingerprintLength = 4096
 
     private let path: String
     private let batchSize: Int
@@ -53,6 +53,13 @@ final class JSONLinesReader: SourceReader {
     private let maxBatchWait: Duration
     private let file: UnsafeMutablePointer<FILE>
     private var line: Int
+    /// Bytes of the lines read so far: the cursor's offset. Counted, not asked of the file, so that
+    /// a pipe works too.
+    private var position: Int64
+    /// The last bytes before `position` (at least `fingerprintLength` of them, when there are).
+    private var tail: [UInt8]
+    /// A following run's last line read without its newline yet: it is still being written.
+    private var pending: [UInt8] = []
     private var lineBuffer: UnsafeMutablePointer<CChar>?
     private var lineCapacity = 0
 
@@ -65,18 +72,27 @@ final class JSONLinesReader: SourceReader {
         self.batchSize = batchSize
         self.following = following
         self.maxBatchWait = maxBatchWait
+        position = offset
+        tail = []
         guard let file = fopen(path, "rb") else {
             throw ETLError(.stageFailed, "jsonl source: cannot open \(path): \(String(cString: strerror(errno)))")
         }
         self.file = file
         // From here on a throw runs `deinit`, which closes the file.
+        guard offset > 0 else { return }
         var status = stat()
         let replaced = "restore it, or read it again from the start with `etl run PIPELINE --full-refresh`"
         if fstat(fileno(file), &status) == 0, Int64(status.st_size) < offset {
             throw ETLError(.stageFailed, "jsonl source: \(path) is shorter than when it was last read (\(status.st_size) < \(offset) bytes), so it was replaced; \(replaced)")
         }
-        if let fingerprint, Self.fingerprint(of: file, before: offset) != fingerprint {
-            throw ETLError(.stageFailed, "jsonl source: the bytes of \(path) before offset \(offset), where it was last read, have changed, so it was replaced or rewritten; \(replaced)")
+        let start = max(0, offset - Int64(Self.fingerprintLength))
+        var before = [UInt8](repeating: 0, count: Int(offset - start))
+        let read = pread(fileno(file), &before, before.count, off_t(start))
+        if read == before.count {
+            tail = before
+            if let fingerprint, SHA256.hex(tail) != fingerprint {
+                throw ETLError(.stageFailed, "jsonl source: the bytes of \(path) before offset \(offset), where it was last read, have changed, so it was replaced or rewritten; \(replaced)")
+            }
         }
         fseeko(file, off_t(offset), SEEK_SET)
     }
@@ -86,14 +102,23 @@ final class JSONLinesReader: SourceReader {
         fclose(file)
     }
 
-    /// SHA-256 of the bytes just before `offset` (up to `fingerprintLength`): tells that the part
-    /// already read is still there.
-    private static func fingerprint(of file: UnsafeMutablePointer<FILE>, before offset: Int64) -> String {
-        let start = max(0, offset - fingerprintLength)
-        var bytes = [UInt8](repeating: 0, count: Int(offset - start))
-        fseeko(file, off_t(start), SEEK_SET)
-        let read = bytes.isEmpty ? 0 : fread(&bytes, 1, bytes.count, file)
-        return SHA256.hex(Array(bytes.prefix(read)))
+    /// The next whole line (newline included, if it has one), or nil at the end for now. A
+    /// following run keeps a line without its newline in `pending` and reads it on once complete.
+    private func readLine() throws -> [UInt8]? {
+        let length = getline(&lineBuffer, &lineCapacity, file)
+        guard length >= 0, let lineBuffer else {
+            if ferror(file) != 0 { throw ETLError(.stageFailed, "jsonl source: cannot read \(path): \(String(cString: strerror(errno)))") }
+            clearerr(file)  // a file that grows has more to read later
+            return nil
+        }
+        var bytes = pending
+        bytes.append(contentsOf: UnsafeRawBufferPointer(start: lineBuffer, count: length))
+        pending = []
+        if following, bytes.last != 0x0A {
+            pending = bytes
+            return nil
+        }
+        return bytes
     }
 
     func next() async throws -> SourceBatch? {
@@ -102,36 +127,23 @@ final class JSONLinesReader: SourceReader {
         let clock = ContinuousClock()
         var deadline: ContinuousClock.Instant?
         while records.count < batchSize {
-            let start = ftello(file)
-            let length = getline(&lineBuffer, &lineCapacity, file)
-            guard length >= 0, let lineBuffer else {
-                if ferror(file) != 0 { throw ETLError(.stageFailed, "jsonl source: cannot read \(path): \(String(cString: strerror(errno)))") }
+            guard let bytes = try readLine() else {
                 // At the end for now. A following run fills a started batch for a while as lines come.
-                clearerr(file)
-                guard following, !records.isEmpty else { break }
-                let until = deadline ?? clock.now + maxBatchWait
-                deadline = until
-                guard clock.now < until else { break }
+                guard let deadline, clock.now < deadline else { break }
                 try await Task.sleep(for: .milliseconds(20))
-                continue
-            }
-            var bytes = UnsafeBufferPointer(start: UnsafeRawPointer(lineBuffer).assumingMemoryBound(to: UInt8.self), count: length)
-            if following, bytes.last != 0x0A {
-                // Still being written: read it once its newline is there.
-                fseeko(file, start, SEEK_SET)
-                clearerr(file)
-                guard !records.isEmpty else { break }
-                try await Task.sleep(for: .milliseconds(20))
-                if clock.now >= (deadline ?? clock.now + maxBatchWait) { break }
                 continue
             }
             line += 1
+            position += Int64(bytes.count)
+            tail.append(contentsOf: bytes)
+            if tail.count > 2 * Self.fingerprintLength { tail.removeFirst(tail.count - Self.fingerprintLength) }
             if deadline == nil, following { deadline = clock.now + maxBatchWait }
-            while let last = bytes.last, last == 0x0A || last == 0x0D { bytes = UnsafeBufferPointer(rebasing: bytes.dropLast()) }
-            if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
+            var content = bytes[...]
+            while let last = content.last, last == 0x0A || last == 0x0D { content = content.dropLast() }
+            if content.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
             let value: JSONValue
             do {
-                value = try JSONParser.parse(bytes, reading: fields)
+                value = try content.withUnsafeBufferPointer { try JSONParser.parse($0, reading: fields) }
             } catch {
                 throw ETLError(.stageFailed, "jsonl source: \(path) line \(line) is not valid JSON: \(error); fix or remove that line, then resume")
             }
@@ -141,11 +153,8 @@ final class JSONLinesReader: SourceReader {
             records.append(value)
         }
         guard !records.isEmpty else { return nil }
-        let offset = Int64(ftello(file))
-        let before = Self.fingerprint(of: file, before: offset)
-        fseeko(file, off_t(offset), SEEK_SET)
         return SourceBatch(records: records, cursor: .object(JSONObject([
-            ("offset", .int(Int64(offset))), ("line", .int(Int64(line))), ("before", .string(before)),
+            ("offset", .int(position)), ("line", .int(Int64(line))), ("before", .string(SHA256.hex(Array(tail.suffix(Self.fingerprintLength))))),
         ])))
     }
 }
