@@ -18,7 +18,6 @@ actor ShopifyAPI {
     private let logger: Logger
     private let clock = ContinuousClock()
     private var pacer = CallLimitPacer()
-    private var random = SystemRandomNumberGenerator()
     private(set) var pageSize: Int
     private var goodPagesInARow = 0
 
@@ -108,59 +107,60 @@ actor ShopifyAPI {
         request.headers = [("X-Shopify-Access-Token", source.accessToken.value), ("Accept", "application/json")]
         var name: String { requestName(url) }
 
-        var firstFailure: ContinuousClock.Instant?
-        var attempt = 0
-        while true {
+        return try await source.retry.run({
             let wait = pacer.delay(at: clock.now)
             if wait > .zero { try await Task.sleep(for: wait) }
             if adaptsPageSize { request.url = Self.settingLimit(in: url, to: pageSize) }
-            let failure: String
-            var retryAfter: Duration?
-            do {
-                let response = try await client.execute(request)
-                if let limit = response.header("x-shopify-shop-api-call-limit").flatMap(Self.parseCallLimit) {
-                    pacer.observe(used: limit.used, capacity: limit.size, at: clock.now)
-                }
-                switch response.status {
-                case 200:
-                    do {
-                        return try decode(response, request.url)
-                    } catch {
-                        failure = "\(name) returned a body that is not valid JSON (\(error))"
-                    }
-                case 429:
-                    pacer.throttled(at: clock.now)
-                    retryAfter = .seconds(response.header("retry-after").flatMap { Double($0.trimmingCharacters(in: .whitespaces)) } ?? 1)
-                    failure = "\(name) was throttled (HTTP 429)"
-                case 500...599:
-                    failure = "\(name) failed with HTTP \(response.status)"
-                default:
-                    throw fatal(response, name: name)
-                }
-            } catch let error as HTTPClientError where error.isRetryable {
-                failure = error.description
+            let response = try await client.execute(request)
+            if let limit = response.header("x-shopify-shop-api-call-limit").flatMap(Self.parseCallLimit) {
+                pacer.observe(used: limit.used, capacity: limit.size, at: clock.now)
             }
-
-            attempt += 1
-            let now = clock.now
-            let since = firstFailure ?? now
-            firstFailure = since
-            let delay = retryAfter ?? source.retry.delay(beforeRetry: attempt, using: &random)
-            guard source.retry.allowsRetry(elapsed: now - since, nextDelay: delay) else {
-                throw ETLError(.stageFailed, "\(failure); gave up after \(attempt) attempts over \(Int((now - since) / .seconds(1)))s (max_retry_seconds). Check the shop's status, then resume")
-            }
-            if retryAfter == nil {
-                goodPagesInARow = 0
-                if adaptsPageSize, attempt >= 2, pageSize > Self.minimumPageSize {
-                    pageSize = max(Self.minimumPageSize, pageSize / 2)
-                    logger.warning("lowering the page size to \(pageSize) after repeated failures")
+            switch response.status {
+            case 200:
+                do {
+                    return try decode(response, request.url)
+                } catch {
+                    throw RetryableFailure(message: "\(name) returned a body that is not valid JSON (\(error))", retryAfter: nil)
                 }
-                logger.warning("\(failure); retry \(attempt) in \(delay)")
-            } else {
+            case 429:
+                pacer.throttled(at: clock.now)
+                let retryAfter = Duration.seconds(response.header("retry-after").flatMap { Double($0.trimmingCharacters(in: .whitespaces)) } ?? 1)
+                throw RetryableFailure(message: "\(name) was throttled (HTTP 429)", retryAfter: retryAfter)
+            case 500...599:
+                throw RetryableFailure(message: "\(name) failed with HTTP \(response.status)", retryAfter: nil)
+            default:
+                throw fatal(response, name: name)
+            }
+        }, retryingWhen: { error in
+            switch error {
+            case let failure as RetryableFailure: failure.retryAfter.map(RetryDecision.retryAfter) ?? .retry
+            case let error as HTTPClientError where error.isRetryable: .retry
+            default: .fail
+            }
+        }, onRetry: { error, attempt, delay in
+            guard (error as? RetryableFailure)?.retryAfter == nil else {
                 logger.notice("throttled by Shopify; waiting \(delay) as Retry-After asks")
+                return
             }
-            try await Task.sleep(for: delay)
-        }
+            goodPagesInARow = 0
+            if adaptsPageSize, attempt >= 2, pageSize > Self.minimumPageSize {
+                pageSize = max(Self.minimumPageSize, pageSize / 2)
+                logger.warning("lowering the page size to \(pageSize) after repeated failures")
+            }
+            logger.warning("\(Self.describe(error)); retry \(attempt) in \(delay)")
+        }, exhausted: { error, attempts, elapsed in
+            ETLError(.stageFailed, "\(Self.describe(error)); gave up after \(attempts) attempts over \(Int(elapsed / .seconds(1)))s (max_retry_seconds). Check the shop's status, then resume")
+        })
+    }
+
+    /// A failure worth another try: its description, and how long Shopify asked to wait.
+    private struct RetryableFailure: Error {
+        let message: String
+        let retryAfter: Duration?
+    }
+
+    private static func describe(_ error: any Error) -> String {
+        (error as? RetryableFailure)?.message ?? String(describing: error)
     }
 
     /// `url` with the value of its `limit` query parameter, if it has one, set to `size`.

@@ -32,8 +32,31 @@ struct Status: AsyncParsableCommand {
         } else if rows.isEmpty {
             print("no runs recorded in \(statePath)")
         } else {
+            var seen = Set<String>()
+            for run in runs where seen.insert(run.pipeline).inserted {
+                print(try Self.summary(of: run, store: store))
+            }
+            print("")
             print(StatusRow.table(rows))
         }
+    }
+}
+
+extension Status {
+    /// `pipeline P: mode append · state {…} · every 15m, next run about T`, from the pipeline's
+    /// latest run (its file as the run read it) and its state.
+    static func summary(of latest: RunRecord, store: CheckpointStore) throws -> String {
+        var parts = ["pipeline \(latest.pipeline): mode \(PipelineFile.declaredMode(in: latest.pipelineText) ?? latest.mode)"]
+        if let state = try store.state(pipeline: latest.pipeline) {
+            parts.append("state \(state.cursor.prefix(60)) (run \(state.runID), batch \(state.batch))")
+        }
+        if let schedule = PipelineFile.declaredSchedule(in: latest.pipelineText) {
+            let finished = try store.runs(pipeline: latest.pipeline, limit: 50).first { $0.state == .completed }?.finishedAt
+            let next = latest.state.isResumable ? "next run at once (run \(latest.id) is unfinished)"
+                : finished.map { "next run about \(max(Date(), schedule.nextRun(after: $0)).formatted(.iso8601)) under etl serve" } ?? "next run at once"
+            parts.append("\(schedule), \(next)")
+        }
+        return parts.joined(separator: " · ")
     }
 }
 
@@ -56,15 +79,23 @@ struct StatusRow {
     var pace: String {
         guard state == "running", let rate = run.recordsPerSecond else { return "-" }
         let eta = run.estimatedSecondsLeft.map { ", ETA \(Int($0.rounded()))s" } ?? ""
-        return "\(Int(rate.rounded()))/s\(eta)"
+        let rows = run.rowsPerSecond.map { ", \(Int($0.rounded())) rows/s" } ?? ""
+        return "\(Int(rate.rounded()))/s\(rows)\(eta)"
+    }
+
+    /// How far the loaded data trails the input, while the run is live.
+    var lag: String {
+        guard state == "running", let lag = run.lagSeconds else { return "-" }
+        return String(format: "%.1fs", lag)
     }
 
     var json: JSONValue { .object(run.statusJSON(state: state)) }
 
     static func table(_ rows: [StatusRow]) -> String {
-        let header = ["RUN", "PIPELINE", "STATE", "BATCHES", "RECORDS", "RATE", "ROWS", "CURSOR", "STARTED", "ERROR"]
+        let header = ["RUN", "PIPELINE", "STATE", "MODE", "BATCHES", "RECORDS", "RATE", "LAG", "ROWS", "CURSOR", "STARTED", "ERROR"]
         let body = rows.map { row in
-            [String(row.run.id), row.run.pipeline, row.state, String(row.run.batches), row.progress, row.pace, String(row.run.rows),
+            [String(row.run.id), row.run.pipeline, row.state, row.run.fullRefresh ? "full-refresh" : row.run.mode, String(row.run.batches),
+             row.progress, row.pace, row.lag, String(row.run.rows),
              String((row.run.cursor ?? "-").prefix(40)), row.run.startedAt.formatted(.iso8601), String((row.run.error ?? "").prefix(100))]
         }
         let widths = header.indices.map { column in ([header] + body).map { $0[column].count }.max()! }

@@ -346,8 +346,9 @@ public struct Runner: Sendable {
                 }
                 try store.setState(runID: run.id, .interrupted, error: "stopped by a signal after batch \(run.batches)")
                 logger.notice("stopped after batch \(run.batches) with its checkpoint written")
+                let next = context.following ? "etl run \(pipeline.file.path) --follow" : "etl resume \(pipeline.file.path)"
                 throw ETLError(.interrupted,
-                               "run \(run.id) of pipeline \(pipeline.name) stopped after batch \(run.batches), checkpoint written; continue it with: etl resume \(pipeline.file.path)")
+                               "run \(run.id) of pipeline \(pipeline.name) stopped after batch \(run.batches), checkpoint written; continue it with: \(next)")
             }
         }
     }

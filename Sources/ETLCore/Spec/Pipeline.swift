@@ -38,6 +38,21 @@ public struct PipelineFile: Sendable {
         hash = SHA256.hex(Array(text.utf8))
     }
 
+    /// The `schedule` of a pipeline file's text, when it declares a valid one (for `etl status`,
+    /// which reads the files runs started with, without their environment).
+    public static func declaredSchedule(in text: String) -> Schedule? {
+        guard case .object(let root)? = try? JSONParser.parse(text), case .object(let object)? = root["schedule"] else { return nil }
+        var reader = ConfigReader(object: object, path: "$.schedule", context: ConfigContext(environment: [:], redactor: Redactor()))
+        return Schedule.read(&reader)
+    }
+
+    /// The load stage's `mode` in a pipeline file's text (`replace` when it says none).
+    public static func declaredMode(in text: String) -> String? {
+        guard case .object(let root)? = try? JSONParser.parse(text), case .object(let load)? = root["load"] else { return nil }
+        guard case .string(let mode)? = load["mode"] else { return WriteMode.replace.name }
+        return mode
+    }
+
     public static func read(path: String) throws(PipelineInvalid) -> PipelineFile {
         let url = URL(fileURLWithPath: path)
         guard let data = FileManager.default.contents(atPath: url.path) else {

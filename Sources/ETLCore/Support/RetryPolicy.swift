@@ -44,6 +44,7 @@ extension RetryPolicy {
     /// error that is thrown (it should say what to check). `onRetry` is told of each retry before
     /// the wait, e.g. to log it or to ask for less next time.
     public func run<T>(
+        isolation: isolated (any Actor)? = #isolation,
         _ operation: () async throws -> T,
         retryingWhen decide: (any Error) -> RetryDecision,
         onRetry: (_ error: any Error, _ attempt: Int, _ delay: Duration) -> Void = { _, _, _ in },
