@@ -139,10 +139,9 @@ struct Filter: Transform {
 
     static func make(_ config: inout ConfigReader) -> (any Transform)? {
         let field = config.fieldPath("field", required: true)
-        let opName = config.choice("op", of: Operator.allCases.map(\.rawValue), default: "")
+        let opName = config.choice("op", of: Operator.allCases.map(\.rawValue), required: true)
         let value = config.value("value")
-        if config.value("op") == nil { config.report("missing required key \"op\"") }
-        guard let field, let op = Operator(rawValue: opName) else { return nil }
+        guard let field, let op = opName.flatMap(Operator.init(rawValue:)) else { return nil }
         let needsValue = op != .exists && op != .missing
         if needsValue, value == nil { config.report("operator \"\(op.rawValue)\" needs a \"value\"") }
         if !needsValue, value != nil { config.report("operator \"\(op.rawValue)\" takes no \"value\"", at: "value") }

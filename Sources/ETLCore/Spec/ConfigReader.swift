@@ -32,11 +32,69 @@ public struct ConfigContext: Sendable {
     public let environment: [String: String]
     public let diagnostics: DiagnosticLog
     public let redactor: Redactor
+    /// Collects every key a factory reads, with its default: the component's documentation.
+    let options: OptionLog?
 
     public init(environment: [String: String], diagnostics: DiagnosticLog = DiagnosticLog(), redactor: Redactor) {
+        self.init(environment: environment, diagnostics: diagnostics, redactor: redactor, options: nil)
+    }
+
+    init(environment: [String: String], diagnostics: DiagnosticLog, redactor: Redactor, options: OptionLog?) {
         self.environment = environment
         self.diagnostics = diagnostics
         self.redactor = redactor
+        self.options = options
+    }
+}
+
+/// One key a component reads from its stage object, as its factory declares it: the factory is
+/// the one place a default is written, and `ComponentRegistry.options` reads them back from it
+/// (the README's component table is checked against them by a test).
+public struct ConfigOption: Sendable, Equatable, CustomStringConvertible {
+    public let key: String
+    public let isRequired: Bool
+    public let isSecret: Bool
+    /// The default, as the file would write it; nil when there is none.
+    public let defaultValue: String?
+
+    public var description: String {
+        "\(key)\(isRequired ? " (required)" : "")\(isSecret ? " (secret)" : "")\(defaultValue.map { " = \($0)" } ?? "")"
+    }
+}
+
+final class OptionLog: Sendable {
+    private let items = Mutex<[ConfigOption]>([])
+
+    func record(_ option: ConfigOption) {
+        items.withLock { options in
+            if let index = options.firstIndex(where: { $0.key == option.key }) {
+                // A typed accessor after `value(_:)` knows more: keep what each told.
+                let known = options[index]
+                options[index] = ConfigOption(key: option.key, isRequired: known.isRequired || option.isRequired, isSecret: known.isSecret || option.isSecret,
+                                              defaultValue: option.defaultValue ?? known.defaultValue)
+            } else {
+                options.append(option)
+            }
+        }
+    }
+
+    var options: [ConfigOption] { items.withLock { $0 } }
+}
+
+extension ComponentRegistry {
+    /// The keys each component reads, with their defaults, by kind (`extract`, `transform`, `load`)
+    /// and type: read from the factories themselves, on an empty stage object.
+    public func options() -> [(stage: String, type: String, options: [ConfigOption])] {
+        func describe<Component>(_ stage: String, _ factories: [String: Factory<Component>]) -> [(stage: String, type: String, options: [ConfigOption])] {
+            factories.keys.sorted().map { type in
+                let log = OptionLog()
+                let context = ConfigContext(environment: [:], diagnostics: DiagnosticLog(), redactor: Redactor(), options: log)
+                var reader = ConfigReader(object: JSONObject(), path: "$", context: context)
+                _ = factories[type]!(&reader)
+                return (stage, type, log.options)
+            }
+        }
+        return describe("extract", sources) + describe("transform", transforms) + describe("load", sinks)
     }
 }
 
@@ -73,9 +131,14 @@ public struct ConfigReader {
         key.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" } ? "\(parent).\(key)" : "\(parent)[\"\(key)\"]"
     }
 
+    private func note(_ key: String, required: Bool = false, secret: Bool = false, default defaultValue: String? = nil) {
+        context.options?.record(ConfigOption(key: key, isRequired: required, isSecret: secret, defaultValue: defaultValue))
+    }
+
     /// The raw value of a key, marking it known. Missing required keys are reported.
     public mutating func value(_ key: String, required: Bool = false) -> JSONValue? {
         knownKeys.append(key)
+        note(key, required: required)
         guard let value = object[key], value != .null else {
             if required { report("missing required key \"\(key)\"") }
             return nil
@@ -93,11 +156,13 @@ public struct ConfigReader {
     }
 
     public mutating func string(_ key: String, default defaultValue: String) -> String {
-        string(key) ?? defaultValue
+        note(key, default: defaultValue)
+        return string(key) ?? defaultValue
     }
 
     /// A string that must never be shown: it is registered with the redactor as soon as it is read.
     public mutating func secret(_ key: String, required: Bool = false) -> Secret? {
+        note(key, secret: true)
         guard let value = string(key, required: required) else { return nil }
         context.redactor.register(value)
         let variables = Self.variableNames(in: object[key])
@@ -113,16 +178,23 @@ public struct ConfigReader {
     }
 
     public mutating func choice(_ key: String, of choices: [String], default defaultValue: String) -> String {
-        guard let chosen = string(key) else { return defaultValue }
+        note(key, default: defaultValue)
+        return choice(key, of: choices, required: false) ?? defaultValue
+    }
+
+    /// One of `choices`, or nil (reported when missing and `required`, or not one of them).
+    public mutating func choice(_ key: String, of choices: [String], required: Bool) -> String? {
+        guard let chosen = string(key, required: required) else { return nil }
         guard choices.contains(chosen) else {
             report("\"\(chosen)\" is not one of \(choices.map { "\"\($0)\"" }.joined(separator: ", "))", at: key)
-            return defaultValue
+            return nil
         }
         return chosen
     }
 
     /// An integer, also accepted as a string so that it can come from `${VAR}`.
     public mutating func int(_ key: String, default defaultValue: Int, in range: ClosedRange<Int>) -> Int {
+        note(key, default: String(defaultValue))
         guard let value = value(key) else { return defaultValue }
         let integer: Int?
         switch value {
@@ -142,6 +214,7 @@ public struct ConfigReader {
     }
 
     public mutating func bool(_ key: String, default defaultValue: Bool) -> Bool {
+        note(key, default: String(defaultValue))
         guard let value = value(key) else { return defaultValue }
         guard case .bool(let flag) = value else {
             report("expected true or false, found \(value.kindName)", at: key)
