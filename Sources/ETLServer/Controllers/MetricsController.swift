@@ -19,9 +19,10 @@ struct MetricsController {
         } catch {
             return JSONResponse.error(.serviceUnavailable, "cannot read the checkpoint store: \(error)")
         }
-        httpMetrics.write(to: &exposition)
+        var body = Array(exposition.text.utf8)
+        httpMetrics.emit(into: &body)
         return Response(status: .ok, headers: [.contentType: PrometheusExposition.contentType],
-                        body: ResponseBody(byteBuffer: ByteBuffer(string: exposition.text)))
+                        body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
     }
 
     private func pipelineMetrics(into exposition: inout PrometheusExposition) throws(ETLError) {
