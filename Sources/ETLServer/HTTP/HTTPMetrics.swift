@@ -49,33 +49,3 @@ final class HTTPMetrics: Sendable {
         registry.emit(into: &buffer)
     }
 }
-
-/// Prometheus text exposition format 0.0.4, written by hand.
-struct PrometheusExposition {
-    static let contentType = "text/plain; version=0.0.4; charset=utf-8"
-    private(set) var text = ""
-
-    mutating func family(_ name: String, type: String, help: String) {
-        text += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
-    }
-
-    /// Labels in the order given (a `KeyValuePairs` keeps it).
-    mutating func sample(_ name: String, _ labels: KeyValuePairs<String, String> = [:], _ value: Double) {
-        text += name
-        if !labels.isEmpty {
-            text += "{" + labels.map { "\($0.key)=\"\(Self.escape($0.value))\"" }.joined(separator: ",") + "}"
-        }
-        text += " " + Self.format(value) + "\n"
-    }
-
-    static func escape(_ value: String) -> String {
-        value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n")
-    }
-
-    static func format(_ value: Double) -> String {
-        if value.isNaN { return "NaN" }
-        if value.isInfinite { return value > 0 ? "+Inf" : "-Inf" }
-        if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
-        return String(value)
-    }
-}
