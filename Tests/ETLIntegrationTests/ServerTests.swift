@@ -103,8 +103,11 @@ struct ServerTests {
         #expect(metrics.contains(#"etl_http_requests_total{route="/top-products",status="503"} "#), "\(metrics)")
         #expect(metrics.contains(#"etl_http_requests_total{route="/top-products",status="200"} "#))
         #expect(metrics.contains(#"etl_http_request_duration_seconds_count{route="/top-products"} "#))
-        #expect(metrics.contains(#"etl_runs{pipeline="shopify-top-products",state="completed"} 1"#))
-        #expect(metrics.contains(#"etl_latest_run_batches{pipeline="shopify-top-products"} 2"#))
+        #expect(metrics.contains(#"etl_runs{pipeline="shopify-top-products",state="completed"} 1.0\#n"#))
+        #expect(metrics.contains(#"etl_latest_run_batches{pipeline="shopify-top-products"} 2.0\#n"#))
+        #expect(metrics.contains(#"etl_report_ready{pipeline="shopify-top-products",report="top-products"} 1.0\#n"#))
+        if case .int(let loaded) = rows { #expect(metrics.contains(#"etl_last_load_rows{pipeline="shopify-top-products"} \#(loaded).0\#n"#)) }
+        #expect(metrics.contains(#"etl_last_load_timestamp_seconds{pipeline="shopify-top-products"} "#))
 
         let page = try await server.get("/")
         #expect(page.status == 200)

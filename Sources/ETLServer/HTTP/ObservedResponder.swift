@@ -25,8 +25,8 @@ struct ObservedResponder<Inner: HTTPResponder>: HTTPResponder where Inner.Contex
             response = JSONResponse.error(.internalServerError, "internal error; the server log has the details")
         }
         let elapsed = ContinuousClock.now - started
+        metrics.record(route: Self.routeLabel(context.endpointPath), status: response.status.code, duration: elapsed)
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
-        metrics.record(route: Self.routeLabel(context.endpointPath), status: response.status.code, seconds: seconds)
         logger.info("\(request.method) \(request.uri.path) \(response.status.code) \((seconds * 1_000_000).rounded() / 1000)ms")
         return response
     }
