@@ -31,6 +31,9 @@ struct ScheduledServeTests {
         #expect(status["schedule"]?["description"] == .string("every 1s"))
         #expect(status["pipeline_state"]?["cursor"]?["line"] == .int(30))
         #expect(try await clickHouse.rows("SELECT count(), uniqExact(id) FROM ticks").first == ["30", "30"], "later runs read nothing new")
+        let metrics = String(decoding: try await server.get("/metrics").body, as: UTF8.self)
+        #expect(metrics.contains(#"etl_pipeline_mode{pipeline="scheduled",mode="append"} 1.0"#), "\(metrics)")
+        #expect(metrics.contains(#"etl_run_failures_in_a_row{pipeline="scheduled"} 0.0"#), "\(metrics)")
 
         // ClickHouse goes away: the next runs fail and are retried, and /status says so.
         try await clickHouse.kill()
@@ -45,6 +48,8 @@ struct ScheduledServeTests {
             try await Task.sleep(for: .milliseconds(100))
         }
         let retried = try #require(failure, "the failed run is retried and shown")
+        let failing = String(decoding: try await server.get("/metrics").body, as: UTF8.self)
+        #expect(failing.split(separator: "\n").contains { $0.hasPrefix(#"etl_run_failures_in_a_row{pipeline="scheduled"} "#) && !$0.hasSuffix(" 0.0") }, "\(failing)")
         #expect(retried["retry_at"] != .null)
         if case .string(let message)? = retried["message"] { #expect(message.contains("ClickHouse"), "\(message)") }
 

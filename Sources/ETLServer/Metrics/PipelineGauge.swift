@@ -1,4 +1,5 @@
 import ETLCore
+import Foundation
 
 /// What a per-pipeline gauge is computed from at scrape time.
 struct PipelineSnapshot: Sendable {
@@ -41,6 +42,12 @@ extension PipelineGauge {
         PipelineGauge("etl_latest_run_records_per_second", "Records per second of the latest run's current session.") { $0.status.run?.recordsPerSecond },
         PipelineGauge("etl_last_load_rows", "Rows of the newest completed load in the sink.") { $0.status.lastLoad.map { Double($0.rows) } },
         PipelineGauge("etl_last_load_timestamp_seconds", "When the newest completed load finished, in seconds since 1970.") { $0.status.lastLoad?.finishedAt },
+        PipelineGauge("etl_pipeline_mode", "1 for the pipeline's write mode (replace, append or merge).", by: "mode") { [($0.status.mode.name, 1)] },
+        PipelineGauge("etl_latest_run_rows_per_second", "Rows per second of the latest run's current session, while it runs.") { $0.status.liveRun?.rowsPerSecond },
+        PipelineGauge("etl_latest_run_batches_per_second", "Batches per second of the latest run's current session, while it runs.") { $0.status.liveRun?.batchesPerSecond },
+        PipelineGauge("etl_latest_run_lag_seconds", "How long the last checkpointed batch waited from being read to its checkpoint (0 once a following run caught up), while the run runs.") { $0.status.liveRun?.lagSeconds },
+        PipelineGauge("etl_next_run_timestamp_seconds", "When etl serve runs the scheduled pipeline next, in seconds since 1970.") { $0.status.scheduling?.nextRunAt?.timeIntervalSince1970 },
+        PipelineGauge("etl_run_failures_in_a_row", "Failed attempts since the pipeline's last successful run under etl serve (retried with backoff).") { $0.status.scheduling.map { Double($0.failure?.attempt ?? 0) } },
         PipelineGauge("etl_report_ready", "1 when the report is served (200), 0 while it answers 503.", by: "report") { $0.status.reports.map { ($0.spec.name, $0.rows == nil ? 0 : 1) } },
     ]
 }

@@ -36,6 +36,9 @@ struct PipelineStatus: Sendable {
         let rows: CachedReport?
     }
 
+    /// The latest run while it runs (its rates and lag mean something only then).
+    var liveRun: RunRecord? { state == RunState.running.rawValue ? run : nil }
+
     /// A run is under way (this process's or another's): the page refreshes itself.
     var isActive: Bool { state == RunState.running.rawValue || state == RunState.completing.rawValue }
 
