@@ -106,16 +106,23 @@ struct SinkContractTests {
         return LoadBatch(sequence: sequence, hash: SHA256.hex(Array("\(sequence) \(rows)".utf8)), rows: content)
     }
 
+    /// Runs `body` with the sink built for `mode` on a fresh database and directory.
+    func withSink(_ sink: SinkUnderTest, mode: String, target: String,
+                  _ body: (_ pipeline: Pipeline, _ directory: TemporaryDirectory) async throws -> Void) async throws {
+        let environment = try await SharedClickHouse.freshDatabase()
+        try await Environment.$current.withValue(environment) {
+            let directory = try TemporaryDirectory()
+            try await body(try pipeline(sink, mode: mode, target: target, directory: directory, environment: environment), directory)
+        }
+    }
+
     func expected(_ rows: [(Int64, String)]) -> [Row] {
         rows.map { Row(id: $0.0, text: Array($0.1.utf8)) }.sorted()
     }
 
     @Test(arguments: SinkUnderTest.all, modes)
     func landedBatchesSurviveASessionAndDiscardRemovesThem(sink: SinkUnderTest, mode: String) async throws {
-        let environment = try await SharedClickHouse.freshDatabase()
-        try await Environment.$current.withValue(environment) {
-            let directory = try TemporaryDirectory()
-            let pipeline = try pipeline(sink, mode: mode, target: "landed", directory: directory, environment: environment)
+        try await withSink(sink, mode: mode, target: "landed") { pipeline, directory in
             let context = context(pipeline, run: 7, replacesLive: mode == "replace")
             let first = try await pipeline.sink.openSession(context: context)
             let batches = (1...3).map { batch($0, [(Int64($0) * 10, "row \($0)"), (Int64($0) * 10 + 1, "other \($0)")], asTable: $0 != 2) }
@@ -144,10 +151,7 @@ struct SinkContractTests {
 
     @Test(arguments: SinkUnderTest.all, modes)
     func eachModeShowsTheLiveDataItPromises(sink: SinkUnderTest, mode: String) async throws {
-        let environment = try await SharedClickHouse.freshDatabase()
-        try await Environment.$current.withValue(environment) {
-            let directory = try TemporaryDirectory()
-            let pipeline = try pipeline(sink, mode: mode, target: "modes", directory: directory, environment: environment)
+        try await withSink(sink, mode: mode, target: "modes") { pipeline, directory in
             // Run 1 writes ids 1-4; run 2 writes ids 3-6 with new texts.
             let runs: [[(Int64, String)]] = [[(1, "a1"), (2, "a2"), (3, "a3"), (4, "a4")], [(3, "b3"), (4, "b4"), (5, "b5"), (6, "b6")]]
             for (index, rows) in runs.enumerated() {
@@ -175,10 +179,7 @@ struct SinkContractTests {
 
     @Test(arguments: SinkUnderTest.all, modes)
     func awkwardStringsArriveByteForByte(sink: SinkUnderTest, mode: String) async throws {
-        let environment = try await SharedClickHouse.freshDatabase()
-        try await Environment.$current.withValue(environment) {
-            let directory = try TemporaryDirectory()
-            let pipeline = try pipeline(sink, mode: mode, target: "awkward", directory: directory, environment: environment)
+        try await withSink(sink, mode: mode, target: "awkward") { pipeline, directory in
             let rows = Self.awkward.enumerated().map { (Int64($0.offset), $0.element) }
             let session = try await pipeline.sink.openSession(context: context(pipeline, run: 1, replacesLive: mode == "replace"))
             try await session.load(batch(1, Array(rows.prefix(7)), asTable: true))
