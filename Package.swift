@@ -54,6 +54,8 @@ let package = Package(
             name: "shopify-standin",
             dependencies: ["ShopifyStandInKit", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
+        // The `sql` source: tables and queries of SQLite databases (GRDB).
+        .target(name: "SQLConnector", dependencies: ["ETLCore", .product(name: "GRDB", package: "GRDB.swift")]),
         // Generic components: jsonl source and sink, and the transforms.
         .target(name: "ETLComponents", dependencies: ["ETLCore"]),
         // `etl serve`: status and the reports declared in pipeline files, over HTTP. Knows sinks only
@@ -76,6 +78,7 @@ let package = Package(
                 "ETLComponents",
                 "ShopifyConnector",
                 "ClickHouseConnector",
+                "SQLConnector",
                 "ETLServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -86,6 +89,11 @@ let package = Package(
         .testTarget(
             name: "ETLIntegrationTests",
             dependencies: ["etl", "ETLCore", "ETLComponents", "ETLServer", "HTTPClient", "ClickHouseConnector", "ShopifyStandInKit",
+                           .product(name: "Logging", package: "swift-log")]
+        ),
+        .testTarget(
+            name: "SQLConnectorTests",
+            dependencies: ["SQLConnector", "ETLCore", "ETLComponents", .product(name: "GRDB", package: "GRDB.swift"),
                            .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "ShopifyConnectorTests", dependencies: ["ShopifyConnector", "ETLCore", "HTTPClient"]),

@@ -5,6 +5,7 @@ import ETLComponents
 import ETLCore
 import Foundation
 import Logging
+import SQLConnector
 import ShopifyConnector
 import UnixSignals
 
@@ -47,6 +48,7 @@ enum StandardComponents {
         Transforms.register(into: &registry)
         ShopifyOrdersSource.register(into: &registry)
         ClickHouseSink.register(into: &registry)
+        SQLSource.register(into: &registry)
         return registry
     }
 }

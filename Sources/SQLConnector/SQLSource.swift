@@ -1,0 +1,257 @@
+import ETLCore
+import Foundation
+import GRDB
+
+/// `sql` source: the rows of a table (or of a `query`) of an operational database, read in key
+/// order by keyset pagination (`WHERE key > last ORDER BY key LIMIT n`, never OFFSET), in one
+/// consistent snapshot per run: a read transaction held from the first page to the last.
+///
+/// `url` is `sqlite:PATH` (opened read-only; PostgreSQL comes next). With `cursor_column` the
+/// source is incremental: rows come in (cursor column, key) order, and the cursor holds the last
+/// cursor value with the keys of the rows read on it, so that a later run reads rows whose value
+/// is greater, or equal and not yet read (rows updated or inserted on the boundary are read once).
+/// Rows whose cursor value is NULL are read only by a run from the start.
+public struct SQLSource: Source {
+    let location: SQLLocation
+    /// A plain table name, or a query used as a subquery.
+    let relation: String
+    let describedRelation: String
+    let key: String
+    let cursorColumn: String?
+    let batchSize: Int
+
+    public var isIncremental: Bool { cursorColumn != nil }
+
+    public static func register(into registry: inout ComponentRegistry) {
+        registry.registerSource("sql") { config in
+            let url = config.secret("url", required: true)
+            let table = config.string("table")
+            let query = config.string("query")
+            let key = config.string("key")
+            let cursorColumn = config.string("cursor_column")
+            let batchSize = config.int("batch_size", default: 1000, in: 1...1_000_000)
+            let location = url.flatMap { url -> SQLLocation? in
+                guard let location = SQLLocation(url.value) else {
+                    config.report("\(url.origin) is not a database URL: use sqlite:PATH", at: "url")
+                    return nil
+                }
+                return location
+            }
+            switch (table, query) {
+            case (nil, nil): config.report("name the rows to read: \"table\" (a table name) or \"query\" (a SELECT)")
+            case (_?, _?): config.report("give \"table\" or \"query\", not both")
+            default: break
+            }
+            for (name, value) in [("table", table), ("key", key), ("cursor_column", cursorColumn)] {
+                if let value, !isPlainName(value) { config.report("\"\(value)\" is not a plain column or table name (letters, digits and _)", at: name) }
+            }
+            if query != nil, key == nil { config.report("a \"query\" needs \"key\": the unique column its rows are read in order of") }
+            guard let location, let relation = table.map(quoted) ?? query.map({ "(\($0))" }) else { return nil }
+            return SQLSource(location: location, relation: relation, describedRelation: table.map { "table \($0)" } ?? "the query",
+                             key: key ?? "", cursorColumn: cursorColumn, batchSize: batchSize)
+        }
+    }
+
+    static func isPlainName(_ name: String) -> Bool {
+        guard let first = name.unicodeScalars.first, !("0"..."9").contains(first) else { return false }
+        return name.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_") }
+    }
+
+    static func quoted(_ name: String) -> String { "\"\(name)\"" }
+
+    public func openReader(after cursor: JSONValue?, fields: FieldSelection, context: StageContext) async throws -> any SourceReader {
+        switch location {
+        case .sqlite(let path):
+            return try SQLiteReader(source: self, path: path, cursor: try SQLCursor(cursor, incremental: isIncremental, relation: describedRelation))
+        }
+    }
+}
+
+/// Where the database is.
+enum SQLLocation: Sendable, Equatable {
+    case sqlite(path: String)
+
+    init?(_ url: String) {
+        guard url.hasPrefix("sqlite:"), url.count > "sqlite:".count else { return nil }
+        var path = String(url.dropFirst("sqlite:".count))
+        if path.hasPrefix("//") { path = String(path.dropFirst(2)) }  // sqlite:///abs/path
+        self = .sqlite(path: path)
+    }
+}
+
+/// Where a read stands: after the row with key `key` (plain), or after the rows on cursor value
+/// `value` whose keys are `boundary` (incremental).
+struct SQLCursor: Equatable {
+    var value: JSONValue?
+    var key: JSONValue?
+    var boundary: [JSONValue] = []
+
+    init(value: JSONValue? = nil, key: JSONValue? = nil, boundary: [JSONValue] = []) {
+        self.value = value
+        self.key = key
+        self.boundary = boundary
+    }
+
+    init?(_ json: JSONValue?, incremental: Bool, relation: String) throws {
+        guard let json else { return nil }
+        guard case .object(let object) = json else { throw Self.unreadable(json, relation) }
+        if incremental {
+            guard let value = object["last_value"], case .array(let boundary)? = object["boundary"] else { throw Self.unreadable(json, relation) }
+            self.init(value: value, boundary: boundary)
+        } else {
+            guard let key = object["last_key"] else { throw Self.unreadable(json, relation) }
+            self.init(key: key)
+        }
+    }
+
+    var json: JSONValue {
+        if let key { return .object(JSONObject([("last_key", key)])) }
+        return .object(JSONObject([("last_value", value ?? .null), ("boundary", .array(boundary))]))
+    }
+
+    static func unreadable(_ json: JSONValue, _ relation: String) -> ETLError {
+        ETLError(.stageFailed, "sql source: the saved cursor \(JSONWriter.string(json).prefix(80)) does not fit \(relation) (the pipeline's key or cursor_column changed?); start over with `etl run PIPELINE --full-refresh`")
+    }
+}
+
+/// Reads pages from SQLite inside one read transaction.
+final class SQLiteReader: SourceReader {
+    private let source: SQLSource
+    private let path: String
+    private let database: DatabaseQueue
+    private var cursor: SQLCursor?
+    private var key: String
+    let expectedTotal: Int? = nil
+    /// The most rows on one cursor value the cursor keeps (their keys are bound into each page query).
+    static let maximumBoundary = 20_000
+
+    init(source: SQLSource, path: String, cursor: SQLCursor?) throws {
+        self.source = source
+        self.path = path
+        self.cursor = cursor
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw ETLError(.stageFailed, "sql source: no SQLite database at \(path); check the url (sqlite:PATH)")
+        }
+        var configuration = Configuration()
+        configuration.readonly = true
+        configuration.allowsUnsafeTransactions = true  // the run's snapshot spans every page
+        configuration.busyMode = .timeout(10)
+        configuration.label = "etl.sql-source"
+        do {
+            database = try DatabaseQueue(path: path, configuration: configuration)
+        } catch {
+            throw ETLError(.stageFailed, "sql source: cannot open the SQLite database \(path) (\(error)); check the url and that the file is a SQLite database")
+        }
+        key = source.key
+        try database.inDatabase { db in
+            try db.execute(sql: "BEGIN DEFERRED TRANSACTION")
+            if key.isEmpty { key = try Self.primaryKey(of: source, in: db) }
+            let columns = try Self.columns(of: source, in: db)
+            for (option, column) in [("key", key), ("cursor_column", source.cursorColumn)] {
+                if let column, !columns.contains(column) {
+                    throw ETLError(.stageFailed, "sql source: \(source.describedRelation) has no column \"\(column)\" (\(option)); its columns: \(columns.joined(separator: ", "))")
+                }
+            }
+        }
+    }
+
+    deinit {
+        try? database.inDatabase { db in if db.isInsideTransaction { try db.execute(sql: "ROLLBACK") } }
+    }
+
+    /// The columns of the relation (a query that fails here is reported with SQLite's words).
+    private static func columns(of source: SQLSource, in db: Database) throws -> [String] {
+        do {
+            return try db.makeStatement(sql: "SELECT * FROM \(source.relation) LIMIT 0").columnNames
+        } catch let error as DatabaseError {
+            let hint = source.relation.hasPrefix("\"") ? "check the table name" : "check the query"
+            throw ETLError(.stageFailed, "sql source: cannot read \(source.describedRelation): \(error.message ?? "\(error)"); \(hint)")
+        }
+    }
+
+    /// The table's one-column primary key, when `key` is not given.
+    private static func primaryKey(of source: SQLSource, in db: Database) throws -> String {
+        let table = String(source.relation.dropFirst().dropLast())
+        _ = try columns(of: source, in: db)
+        let key = try Row.fetchAll(db, sql: "SELECT name FROM pragma_table_info(?) WHERE pk > 0 ORDER BY pk", arguments: [table]).map { $0["name"] as String }
+        guard key.count == 1 else {
+            throw ETLError(.stageFailed, "sql source: table \(table) has \(key.isEmpty ? "no primary key" : "a primary key of \(key.count) columns"); name the unique column to read it in order of as \"key\"")
+        }
+        return key[0]
+    }
+
+    func next() async throws -> SourceBatch? {
+        let (sql, arguments) = pageQuery()
+        let rows: [JSONObject] = try database.inDatabase { db in
+            do {
+                return try Row.fetchAll(db, sql: sql, arguments: arguments).map(Self.object)
+            } catch let error as DatabaseError {
+                throw ETLError(.stageFailed, "sql source: reading \(source.describedRelation) of \(path) failed: \(error.message ?? "\(error)")")
+            }
+        }
+        guard let last = rows.last else { return nil }
+        if let cursorColumn = source.cursorColumn {
+            let value = last[cursorColumn] ?? .null
+            var boundary = cursor?.value == value ? cursor?.boundary ?? [] : []
+            boundary += rows.filter { ($0[cursorColumn] ?? .null) == value }.map { $0[key] ?? .null }
+            guard boundary.count <= Self.maximumBoundary else {
+                throw ETLError(.stageFailed, "sql source: more than \(Self.maximumBoundary) rows of \(source.describedRelation) share the \(cursorColumn) value \(JSONWriter.string(value).prefix(40)), and each is kept in the cursor to read it once; choose a cursor_column with finer values (a timestamp with fractions, a version counter)")
+            }
+            cursor = SQLCursor(value: value, boundary: boundary)
+        } else {
+            cursor = SQLCursor(key: last[key] ?? .null)
+        }
+        return SourceBatch(records: rows.map(JSONValue.object), cursor: cursor!.json)
+    }
+
+    /// The next page after `cursor`, with every value bound, never spliced.
+    private func pageQuery() -> (String, StatementArguments) {
+        let key = SQLSource.quoted(key)
+        let select = "SELECT * FROM \(source.relation) AS etl_source"
+        let limit = " LIMIT \(source.batchSize)"
+        guard let column = source.cursorColumn.map(SQLSource.quoted) else {
+            guard let last = cursor?.key else { return (select + " ORDER BY \(key)" + limit, []) }
+            return (select + " WHERE \(key) > ? ORDER BY \(key)" + limit, [Self.databaseValue(last)])
+        }
+        let order = " ORDER BY \(column), \(key)"
+        guard let cursor else { return (select + order + limit, []) }
+        let notOnBoundary = cursor.boundary.isEmpty ? "" : " AND \(key) NOT IN (\(cursor.boundary.map { _ in "?" }.joined(separator: ", ")))"
+        var arguments = StatementArguments()
+        let condition: String
+        if let value = cursor.value, value != .null {
+            condition = "\(column) > ? OR (\(column) = ?\(notOnBoundary))"
+            arguments += [Self.databaseValue(value), Self.databaseValue(value)]
+        } else {
+            condition = "\(column) IS NOT NULL OR (\(column) IS NULL\(notOnBoundary))"
+        }
+        arguments += StatementArguments(cursor.boundary.map(Self.databaseValue))
+        return (select + " WHERE \(condition)" + order + limit, arguments)
+    }
+
+    private static func databaseValue(_ value: JSONValue) -> DatabaseValue {
+        switch value {
+        case .int(let int): int.databaseValue
+        case .double(let double): double.databaseValue
+        case .string(let string): string.databaseValue
+        case .bool(let bool): bool.databaseValue
+        default: .null
+        }
+    }
+
+    /// A row as an object, columns in order. SQLite's storage classes map to JSON values:
+    /// INTEGER → integer, REAL → number, TEXT → string, NULL → null; a BLOB has no JSON value.
+    private static func object(_ row: Row) throws -> JSONObject {
+        var object = JSONObject(minimumCapacity: row.count)
+        for (column, value) in row {
+            switch value.storage {
+            case .null: object.appendUnchecked(column, .null)
+            case .int64(let int): object.appendUnchecked(column, .int(int))
+            case .double(let double): object.appendUnchecked(column, .double(double))
+            case .string(let string): object.appendUnchecked(column, .string(string))
+            case .blob:
+                throw ETLError(.stageFailed, "sql source: column \"\(column)\" holds a BLOB, which has no JSON value; select it as text or hex in a \"query\" (e.g. hex(\(column)))")
+            }
+        }
+        return object
+    }
+}
