@@ -69,8 +69,8 @@ struct ClickHouseLoadTests {
         try directory.write("p.json", """
             {"version": 1, "name": "gzip",
              "extract": {"type": "jsonl", "path": "in.jsonl", "batch_size": 300},
-             "load": {"type": "clickhouse", "url": "${CLICKHOUSE_URL}", "user": "${CLICKHOUSE_USER}", "password": "${CLICKHOUSE_PASSWORD}",
-                      "database": "${CLICKHOUSE_DATABASE}", "table": "gz", "columns": {"n": "UInt64", "t": "String"}, "compress": true}}
+             "load": {"type": "clickhouse", "url": "${CLICKHOUSE_URL}", "user": "${CLICKHOUSE_USER:-default}", "password": "${CLICKHOUSE_PASSWORD:-}",
+                      "database": "${CLICKHOUSE_DATABASE:-default}", "table": "gz", "columns": {"n": "UInt64", "t": "String"}, "compress": true}}
             """)
         // As written in JSON, and as the bytes that must arrive.
         let titles: [(json: String, bytes: [UInt8])] = [
@@ -95,8 +95,8 @@ struct ClickHouseLoadTests {
         try directory.write("p.json", """
             {"version": 1, "name": "swaps",
              "extract": {"type": "jsonl", "path": "${INPUT}", "batch_size": 700},
-             "load": {"type": "clickhouse", "url": "${CLICKHOUSE_URL}", "user": "${CLICKHOUSE_USER}", "password": "${CLICKHOUSE_PASSWORD}",
-                      "database": "${CLICKHOUSE_DATABASE}", "table": "swaps", "columns": {"tag": "UInt32", "n": "UInt64"}, "order_by": "n"}}
+             "load": {"type": "clickhouse", "url": "${CLICKHOUSE_URL}", "user": "${CLICKHOUSE_USER:-default}", "password": "${CLICKHOUSE_PASSWORD:-}",
+                      "database": "${CLICKHOUSE_DATABASE:-default}", "table": "swaps", "columns": {"tag": "UInt32", "n": "UInt64"}, "order_by": "n"}}
             """)
         for (tag, size) in sizes.enumerated() {
             try (0..<size).map { #"{"tag": \#(tag), "n": \#($0)}"# }.joined(separator: "\n").write(toFile: directory.path("run\(tag).jsonl"), atomically: true, encoding: .utf8)
@@ -163,8 +163,8 @@ struct ClickHouseLoadTests {
         for (name, transform) in [("values", ""), ("table", #""transform": [{"type": "select", "fields": {"s": "s", "n": "n"}}],"#)] {
             try directory.write("\(name).json", """
                 {"version": 1, "name": "fit-\(name)", "extract": {"type": "jsonl", "path": "in.jsonl", "batch_size": 3}, \(transform)
-                 "load": {"type": "clickhouse", "url": "${CLICKHOUSE_URL}", "user": "${CLICKHOUSE_USER}", "password": "${CLICKHOUSE_PASSWORD}",
-                          "database": "${CLICKHOUSE_DATABASE}", "table": "fit_\(name)", "columns": {"s": "String", "n": "UInt8"}, "order_by": "n"}}
+                 "load": {"type": "clickhouse", "url": "${CLICKHOUSE_URL}", "user": "${CLICKHOUSE_USER:-default}", "password": "${CLICKHOUSE_PASSWORD:-}",
+                          "database": "${CLICKHOUSE_DATABASE:-default}", "table": "fit_\(name)", "columns": {"s": "String", "n": "UInt8"}, "order_by": "n"}}
                 """)
             let result = try await Subprocess.run(["run", "\(name).json", "--state", "s.sqlite"], in: directory.url, environment: clickHouse.environment)
             #expect(result.status != 0)

@@ -15,8 +15,8 @@ struct ReportQueryTests {
           "name": "slow-report",
           "extract": {"type": "jsonl", "path": "unused.jsonl"},
           "load": {
-            "type": "clickhouse", "url": "${CLICKHOUSE_URL}", "user": "${CLICKHOUSE_USER}", "password": "${CLICKHOUSE_PASSWORD}",
-            "database": "${CLICKHOUSE_DATABASE}", "table": "slow", "columns": {"title": "String"}, "order_by": "title"
+            "type": "clickhouse", "url": "${CLICKHOUSE_URL}", "user": "${CLICKHOUSE_USER:-default}", "password": "${CLICKHOUSE_PASSWORD:-}",
+            "database": "${CLICKHOUSE_DATABASE:-default}", "table": "slow", "columns": {"title": "String"}, "order_by": "title"
           },
           "reports": [{
             "name": "slow", "path": "/slow",

@@ -164,7 +164,8 @@ struct ServerTests {
         let reason = try JSONParser.parse(outage.body)
         guard case .string(let message)? = reason["error"] else { throw TestFailure("no error in \(reason)") }
         #expect(message.contains("cannot be read") && message.contains("is unreachable"), "\(message)")
-        #expect(!message.contains(clickHouse.environment["CLICKHOUSE_PASSWORD"]!))
+        let password = clickHouse.environment["CLICKHOUSE_PASSWORD"] ?? ""
+        #expect(password.isEmpty || !message.contains(password))
         #expect(outage.header("Retry-After") == "2")
         #expect(try await server.get("/top-products?count=abc").status == 400)
         #expect(try await server.get("/healthz").status == 200)

@@ -14,11 +14,14 @@ final class ClickHouseHarness: @unchecked Sendable {
     }
     static let unavailableComment: Comment = "needs ClickHouse: apt-get install clickhouse-server, or set CLICKHOUSE_URL (scripts/test installs it)"
 
+    /// The server at `CLICKHOUSE_URL`: an unset or empty `CLICKHOUSE_USER` is `default` and an
+    /// unset `CLICKHOUSE_PASSWORD` is empty, as for `etl` (the pipelines say `${CLICKHOUSE_USER:-default}`
+    /// and `${CLICKHOUSE_PASSWORD:-}`).
     private static var external: [String: String]? {
         let environment = ProcessInfo.processInfo.environment
         guard let url = environment["CLICKHOUSE_URL"], !url.isEmpty else { return nil }
-        return ["CLICKHOUSE_URL": url, "CLICKHOUSE_USER": environment["CLICKHOUSE_USER"] ?? "default",
-                "CLICKHOUSE_PASSWORD": environment["CLICKHOUSE_PASSWORD"] ?? ""]
+        let user = environment["CLICKHOUSE_USER"].flatMap { $0.isEmpty ? nil : $0 } ?? "default"
+        return ["CLICKHOUSE_URL": url, "CLICKHOUSE_USER": user, "CLICKHOUSE_PASSWORD": environment["CLICKHOUSE_PASSWORD"] ?? ""]
     }
 
     /// `CLICKHOUSE_URL`, `_USER`, `_PASSWORD` and `_DATABASE` for `etl`.
