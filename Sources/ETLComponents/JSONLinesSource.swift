@@ -9,10 +9,13 @@ import Foundation
 /// file that is shorter than the cursor, or whose bytes before it changed, was replaced: that is
 /// an error, which `--full-refresh` gets past. A following run treats a last line without its
 /// newline as still being written, and fills a batch for up to `max_batch_wait_ms` as lines come.
+/// With `continuous` the file is a log that is appended to forever: its pipeline needs `append` or
+/// `merge`, and `etl serve` follows it.
 public struct JSONLinesSource: Source {
     public let path: String
     public let batchSize: Int
     public let maxBatchWait: Duration
+    public let isContinuous: Bool
 
     public var isIncremental: Bool { true }
 
@@ -21,7 +24,8 @@ public struct JSONLinesSource: Source {
             let path = config.string("path", required: true)
             let batchSize = config.int("batch_size", default: 1000, in: 1...1_000_000)
             let wait = config.int("max_batch_wait_ms", default: 500, in: 0...3_600_000)
-            return path.map { JSONLinesSource(path: $0, batchSize: batchSize, maxBatchWait: .milliseconds(wait)) }
+            let continuous = config.bool("continuous", default: false)
+            return path.map { JSONLinesSource(path: $0, batchSize: batchSize, maxBatchWait: .milliseconds(wait), isContinuous: continuous) }
         }
     }
 

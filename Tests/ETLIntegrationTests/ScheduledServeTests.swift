@@ -65,3 +65,46 @@ struct ScheduledServeTests {
         #expect(stopped.status == 0, "\(stopped.output)")
     }
 }
+
+/// `etl serve` follows a pipeline whose source never ends: rows appended to the log reach
+/// ClickHouse within a second or two, and SIGTERM stops the run at a batch boundary.
+@Suite(.serialized, .enabled(if: ClickHouseHarness.isAvailable, ClickHouseHarness.unavailableComment), SharedClickHouse())
+struct FollowedServeTests {
+    @Test func aContinuousPipelineIsFollowedByTheServer() async throws {
+        let environment = try await SharedClickHouse.freshDatabase()
+        let directory = try TemporaryDirectory()
+        try directory.write("log.jsonl", (0..<10).map { #"{"id": \#($0)}"# + "\n" }.joined())
+        try directory.write("p.json", """
+            {"version": 1, "name": "followed",
+             "extract": {"type": "jsonl", "path": "log.jsonl", "batch_size": 100, "max_batch_wait_ms": 100, "continuous": true},
+             "load": {"type": "clickhouse", "url": "${CLICKHOUSE_URL}", "user": "${CLICKHOUSE_USER:-default}", "password": "${CLICKHOUSE_PASSWORD:-}",
+                      "database": "${CLICKHOUSE_DATABASE:-default}", "table": "log", "columns": {"id": "UInt64"}, "mode": "append"}}
+            """)
+        let replace = #"{"version": 1, "name": "r", "extract": {"type": "jsonl", "path": "log.jsonl", "continuous": true}, "load": {"type": "jsonl", "path": "o.jsonl"}}"#
+        try directory.write("replace.json", replace)
+        let invalid = try await Subprocess.run(["validate", "replace.json"], in: directory.url)
+        #expect(invalid.status == 2 && invalid.output.contains("$.load.mode"), "a continuous source needs append or merge: \(invalid.output)")
+
+        let server = try await ServeProcess.start(["p.json", "--state", "s.sqlite"], in: directory.url, environment: environment)
+        let clickHouse = clickHouseClient(for: environment)
+        func count() async throws -> String { (try? await clickHouse.rows("SELECT count(), uniqExact(id) FROM log").first?.joined(separator: "/")) ?? "-" }
+        var deadline = ContinuousClock.now + .seconds(20)
+        while try await count() != "10/10", ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(try await count() == "10/10")
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: directory.path("log.jsonl")))
+        handle.seekToEndOfFile()
+        handle.write(Data((10..<25).map { #"{"id": \#($0)}"# + "\n" }.joined().utf8))
+        try handle.close()
+        let appended = ContinuousClock.now
+        deadline = appended + .seconds(20)
+        while try await count() != "25/25", ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(try await count() == "25/25")
+        #expect(ContinuousClock.now - appended < .seconds(5), "appended rows arrive quickly")
+        let status = try #require(try await server.status(of: "followed"))
+        #expect(status["state"] == .string("running") && status["mode"] == .string("append"))
+        let stopped = await server.stop()
+        #expect(stopped.status == 0, "\(stopped.output)")
+        let runs = try await RunStatus.statusJSON(state: "s.sqlite", in: directory)
+        #expect(runs.first?["state"] as? String == "interrupted" && runs.first?["records"] as? Int == 25, "\(runs)")
+    }
+}

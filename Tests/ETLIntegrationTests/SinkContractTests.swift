@@ -36,8 +36,7 @@ struct SinkContractTests {
             #"{"type": "clickhouse", "url": "${CLICKHOUSE_URL}", "user": "${CLICKHOUSE_USER:-default}", "password": "${CLICKHOUSE_PASSWORD:-}", "database": "${CLICKHOUSE_DATABASE}", "table": "\#(target)", "columns": {"id": "Int64", "text": "String"}, "order_by": "id", "max_retry_seconds": 5"#
         }, liveRows: { target, _, mode in
             let environment = try #require(Environment.current)
-            let client = ClickHouseClient(configuration: .init(url: environment["CLICKHOUSE_URL"]!, user: environment["CLICKHOUSE_USER"] ?? "default",
-                                                               password: environment["CLICKHOUSE_PASSWORD"] ?? "", database: environment["CLICKHOUSE_DATABASE"]!))
+            let client = clickHouseClient(for: environment)
             let final = if case .merge = mode { " FINAL" } else { "" }
             do {
                 return try await client.rows("SELECT id, hex(text) FROM `\(target)`\(final) ORDER BY id").map { Row(id: Int64($0[0])!, text: hexBytes($0[1])) }.sorted()

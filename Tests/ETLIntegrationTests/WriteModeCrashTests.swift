@@ -51,8 +51,7 @@ struct WriteModeCrashTests {
     }
 
     static func live(_ environment: [String: String], mode: String) async throws -> [[String]] {
-        let client = ClickHouseClient(configuration: .init(url: environment["CLICKHOUSE_URL"]!, user: environment["CLICKHOUSE_USER"] ?? "default",
-                                                           password: environment["CLICKHOUSE_PASSWORD"] ?? "", database: environment["CLICKHOUSE_DATABASE"]!))
+        let client = clickHouseClient(for: environment)
         return try await client.rows("SELECT id, v FROM t_\(mode)\(mode == "merge" ? " FINAL" : "") ORDER BY id, v")
     }
 
@@ -140,8 +139,7 @@ struct WriteModeCrashTests {
         let first = try await Subprocess.run(["run", "p.json", "--state", "s.sqlite"], in: directory.url, environment: environment)
         #expect(first.status == 0, "\(first.output)")
 
-        let client = ClickHouseClient(configuration: .init(url: environment["CLICKHOUSE_URL"]!, user: environment["CLICKHOUSE_USER"] ?? "default",
-                                                           password: environment["CLICKHOUSE_PASSWORD"] ?? "", database: environment["CLICKHOUSE_DATABASE"]!))
+        let client = clickHouseClient(for: environment)
         let done = Atomic(false)
         // As the README says to read a merged table: FINAL.
         let reader = Task {

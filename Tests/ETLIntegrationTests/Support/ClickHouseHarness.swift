@@ -95,3 +95,10 @@ final class ClickHouseHarness: @unchecked Sendable {
         Subprocess.packageRoot.appendingPathComponent("scripts/clickhouse-local").path
     }
 }
+
+/// A client for the database that `CLICKHOUSE_*` variables (as `SharedClickHouse.freshDatabase`
+/// gives them) name.
+func clickHouseClient(for environment: [String: String]) -> ClickHouseClient {
+    ClickHouseClient(configuration: .init(url: environment["CLICKHOUSE_URL"]!, user: environment["CLICKHOUSE_USER"] ?? "default",
+                                          password: environment["CLICKHOUSE_PASSWORD"] ?? "", database: environment["CLICKHOUSE_DATABASE"] ?? "default"))
+}
