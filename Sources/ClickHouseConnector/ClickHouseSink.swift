@@ -49,12 +49,12 @@ public struct ClickHouseSink: Sink {
             if let url, URL(string: url)?.scheme.map({ ["http", "https"].contains($0) }) != true {
                 config.report("\"\(url)\" is not a ClickHouse HTTP URL (like http://localhost:8123)", at: "url")
             }
-            for (key, name) in [("database", database), ("table", table ?? "t")] where !isPlainName(name) {
+            for (key, name) in [("database", database), ("table", table ?? "t")] where !ConfigReader.isPlainName(name) {
                 config.report("\"\(name)\" is not a plain name (letters, digits and _, not starting with a digit)", at: key)
             }
             var columns: [(name: String, type: ColumnType)] = []
             for (name, typeName) in columnMap ?? [] {
-                guard isPlainName(name), !name.hasPrefix("_etl_") else {
+                guard ConfigReader.isPlainName(name), !name.hasPrefix("_etl_") else {
                     config.report("\"\(name)\" is not a usable column name (letters, digits and _; the _etl_ prefix is reserved)", at: "columns")
                     continue
                 }
@@ -76,10 +76,6 @@ public struct ClickHouseSink: Sink {
         }
     }
 
-    static func isPlainName(_ name: String) -> Bool {
-        guard let first = name.unicodeScalars.first, !("0"..."9").contains(first) else { return false }
-        return name.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_") }
-    }
 
     public func problems(with mode: WriteMode) -> [String] {
         guard case .merge(let key, _) = mode else { return [] }

@@ -43,7 +43,7 @@ public struct SQLSource: Source {
             default: break
             }
             for (name, value) in [("table", table), ("key", key), ("cursor_column", cursorColumn)] {
-                if let value, !isPlainName(value) { config.report("\"\(value)\" is not a plain column or table name (letters, digits and _)", at: name) }
+                if let value, !ConfigReader.isPlainName(value) { config.report("\"\(value)\" is not a plain column or table name (letters, digits and _)", at: name) }
             }
             if query != nil, key == nil { config.report("a \"query\" needs \"key\": the unique column its rows are read in order of") }
             guard let location, let relation = table.map(quoted) ?? query.map({ "(\($0))" }) else { return nil }
@@ -52,10 +52,6 @@ public struct SQLSource: Source {
         }
     }
 
-    static func isPlainName(_ name: String) -> Bool {
-        guard let first = name.unicodeScalars.first, !("0"..."9").contains(first) else { return false }
-        return name.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_") }
-    }
 
     static func quoted(_ name: String) -> String { "\"\(name)\"" }
 

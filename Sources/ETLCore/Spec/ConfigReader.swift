@@ -262,6 +262,13 @@ public struct ConfigReader {
         return ConfigReader(object: object, path: Self.childPath(path, key), context: context)
     }
 
+    /// A name that is safe to use as an SQL identifier: ASCII letters, digits and `_`, not
+    /// starting with a digit (table and column names of the SQL source and sinks).
+    public static func isPlainName(_ name: String) -> Bool {
+        guard let first = name.unicodeScalars.first, !("0"..."9").contains(first) else { return false }
+        return name.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_") }
+    }
+
     /// Reports every key that no accessor asked for, suggesting the closest known key.
     public func finish() {
         for key in object.keys where !knownKeys.contains(key) {
