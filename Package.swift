@@ -14,6 +14,8 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
@@ -54,8 +56,17 @@ let package = Package(
             name: "shopify-standin",
             dependencies: ["ShopifyStandInKit", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
-        // The `sql` source: tables and queries of SQLite databases (GRDB).
-        .target(name: "SQLConnector", dependencies: ["ETLCore", .product(name: "GRDB", package: "GRDB.swift")]),
+        // The `sql` source: tables and queries of SQLite (GRDB) and PostgreSQL (postgres-nio) databases.
+        .target(
+            name: "SQLConnector",
+            dependencies: [
+                "ETLCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // Generic components: jsonl source and sink, and the transforms.
         .target(name: "ETLComponents", dependencies: ["ETLCore"]),
         // `etl serve`: status and the reports declared in pipeline files, over HTTP. Knows sinks only
@@ -88,12 +99,8 @@ let package = Package(
         .testTarget(name: "ETLCoreTests", dependencies: ["ETLCore", "ETLComponents", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(
             name: "ETLIntegrationTests",
-            dependencies: ["etl", "ETLCore", "ETLComponents", "ETLServer", "HTTPClient", "ClickHouseConnector", "ShopifyStandInKit",
-                           .product(name: "Logging", package: "swift-log")]
-        ),
-        .testTarget(
-            name: "SQLConnectorTests",
-            dependencies: ["SQLConnector", "ETLCore", "ETLComponents", .product(name: "GRDB", package: "GRDB.swift"),
+            dependencies: ["etl", "ETLCore", "ETLComponents", "ETLServer", "HTTPClient", "ClickHouseConnector", "ShopifyStandInKit", "SQLConnector",
+                           .product(name: "GRDB", package: "GRDB.swift"), .product(name: "PostgresNIO", package: "postgres-nio"),
                            .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "ShopifyConnectorTests", dependencies: ["ShopifyConnector", "ETLCore", "HTTPClient"]),

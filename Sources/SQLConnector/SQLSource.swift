@@ -6,14 +6,19 @@ import GRDB
 /// order by keyset pagination (`WHERE key > last ORDER BY key LIMIT n`, never OFFSET), in one
 /// consistent snapshot per run: a read transaction held from the first page to the last.
 ///
-/// `url` is `sqlite:PATH` (opened read-only; PostgreSQL comes next). With `cursor_column` the
+/// `url` is `sqlite:PATH` (opened read-only) or `postgres://USER:PASSWORD@HOST:PORT/DB` (one
+/// `REPEATABLE READ READ ONLY` transaction; `sslmode` disable, prefer or require). With `cursor_column` the
 /// source is incremental: rows come in (cursor column, key) order, and the cursor holds the last
 /// cursor value with the keys of the rows read on it, so that a later run reads rows whose value
 /// is greater, or equal and not yet read (rows updated or inserted on the boundary are read once).
 /// Rows whose cursor value is NULL are read only by a run from the start.
 public struct SQLSource: Source {
     let location: SQLLocation
-    /// A plain table name, or a query used as a subquery.
+    /// Where the url came from (a variable's name), for errors that must not show it.
+    let urlOrigin: String
+    /// The table, when the source reads one.
+    let table: String?
+    /// The quoted table name, or the query as a subquery.
     let relation: String
     let describedRelation: String
     let key: String
@@ -31,11 +36,12 @@ public struct SQLSource: Source {
             let cursorColumn = config.string("cursor_column")
             let batchSize = config.int("batch_size", default: 1000, in: 1...1_000_000)
             let location = url.flatMap { url -> SQLLocation? in
-                guard let location = SQLLocation(url.value) else {
-                    config.report("\(url.origin) is not a database URL: use sqlite:PATH", at: "url")
+                switch SQLLocation.parse(url.value) {
+                case .success(let location): return location
+                case .failure(let problem):
+                    config.report("the url (\(url.origin)) \(problem.reason)", at: "url")
                     return nil
                 }
-                return location
             }
             switch (table, query) {
             case (nil, nil): config.report("name the rows to read: \"table\" (a table name) or \"query\" (a SELECT)")
@@ -47,18 +53,20 @@ public struct SQLSource: Source {
             }
             if query != nil, key == nil { config.report("a \"query\" needs \"key\": the unique column its rows are read in order of") }
             guard let location, let relation = table.map(quoted) ?? query.map({ "(\($0))" }) else { return nil }
-            return SQLSource(location: location, relation: relation, describedRelation: table.map { "table \($0)" } ?? "the query",
-                             key: key ?? "", cursorColumn: cursorColumn, batchSize: batchSize)
+            return SQLSource(location: location, urlOrigin: url?.origin ?? "url", table: table, relation: relation,
+                             describedRelation: table.map { "table \($0)" } ?? "the query", key: key ?? "", cursorColumn: cursorColumn, batchSize: batchSize)
         }
     }
-
 
     static func quoted(_ name: String) -> String { "\"\(name)\"" }
 
     public func openReader(after cursor: JSONValue?, fields: FieldSelection, context: StageContext) async throws -> any SourceReader {
+        let cursor = try SQLCursor(cursor, incremental: isIncremental, relation: describedRelation)
         switch location {
         case .sqlite(let path):
-            return try SQLiteReader(source: self, path: path, cursor: try SQLCursor(cursor, incremental: isIncremental, relation: describedRelation))
+            return try SQLiteReader(source: self, path: path, cursor: cursor)
+        case .postgres(let location):
+            return try await PostgresReader.open(source: self, location: location, secretOrigin: urlOrigin, cursor: cursor, logger: context.logger)
         }
     }
 }
@@ -66,12 +74,86 @@ public struct SQLSource: Source {
 /// Where the database is.
 enum SQLLocation: Sendable, Equatable {
     case sqlite(path: String)
+    case postgres(PostgresLocation)
 
-    init?(_ url: String) {
-        guard url.hasPrefix("sqlite:"), url.count > "sqlite:".count else { return nil }
-        var path = String(url.dropFirst("sqlite:".count))
-        if path.hasPrefix("//") { path = String(path.dropFirst(2)) }  // sqlite:///abs/path
-        self = .sqlite(path: path)
+    static func parse(_ url: String) -> Result<SQLLocation, SQLURLProblem> {
+        if url.hasPrefix("sqlite:") {
+            var path = String(url.dropFirst("sqlite:".count))
+            if path.hasPrefix("//") { path = String(path.dropFirst(2)) }  // sqlite:///abs/path
+            return path.isEmpty ? .failure(SQLURLProblem("names no file (sqlite:PATH)")) : .success(.sqlite(path: path))
+        }
+        return PostgresLocation.parse(url).map(SQLLocation.postgres)
+    }
+}
+
+/// Keyset pagination over the relation, the same for every database but for the placeholder
+/// syntax: the next page's query after the cursor, and the cursor after a page.
+struct SQLPaging {
+    let source: SQLSource
+    /// The key column (the table's primary key when the file names none).
+    let key: String
+    private(set) var cursor: SQLCursor?
+    /// The placeholder of the n-th (1-based) bound value: `?` or `$n`.
+    let placeholder: (Int) -> String
+
+    /// The most rows on one cursor value the cursor keeps (their keys are bound into each page query).
+    static let maximumBoundary = 20_000
+
+    init(source: SQLSource, key: String, cursor: SQLCursor?, placeholder: @escaping (Int) -> String) {
+        self.source = source
+        self.key = key
+        self.cursor = cursor
+        self.placeholder = placeholder
+    }
+
+    /// The next page after `cursor`, with every value bound, never spliced.
+    func pageQuery() -> (String, [JSONValue]) {
+        let key = SQLSource.quoted(key)
+        let select = "SELECT * FROM \(source.relation) AS etl_source"
+        let limit = " LIMIT \(source.batchSize)"
+        var arguments: [JSONValue] = []
+        func bind(_ value: JSONValue) -> String {
+            arguments.append(value)
+            return placeholder(arguments.count)
+        }
+        guard let column = source.cursorColumn.map(SQLSource.quoted) else {
+            guard let last = cursor?.key else { return (select + " ORDER BY \(key)" + limit, []) }
+            let condition = " WHERE \(key) > \(bind(last))"
+            return (select + condition + " ORDER BY \(key)" + limit, arguments)
+        }
+        let order = " ORDER BY \(column), \(key)"
+        guard let cursor else { return (select + order + limit, []) }
+        let condition: String
+        if let value = cursor.value, value != .null {
+            let above = "\(column) > \(bind(value))"
+            let on = "\(column) = \(bind(value))"
+            condition = "\(above) OR (\(on)\(notOnBoundary(bind)))"
+        } else {
+            condition = "\(column) IS NOT NULL OR (\(column) IS NULL\(notOnBoundary(bind)))"
+        }
+        return (select + " WHERE \(condition)" + order + limit, arguments)
+    }
+
+    private func notOnBoundary(_ bind: (JSONValue) -> String) -> String {
+        guard let boundary = cursor?.boundary, !boundary.isEmpty else { return "" }
+        return " AND \(SQLSource.quoted(key)) NOT IN (\(boundary.map(bind).joined(separator: ", ")))"
+    }
+
+    /// The batch of a page, moving the cursor past it; nil for an empty page.
+    mutating func batch(of rows: [JSONObject]) throws -> SourceBatch? {
+        guard let last = rows.last else { return nil }
+        if let cursorColumn = source.cursorColumn {
+            let value = last[cursorColumn] ?? .null
+            var boundary = cursor?.value == value ? cursor?.boundary ?? [] : []
+            boundary += rows.filter { ($0[cursorColumn] ?? .null) == value }.map { $0[key] ?? .null }
+            guard boundary.count <= Self.maximumBoundary else {
+                throw ETLError(.stageFailed, "sql source: more than \(Self.maximumBoundary) rows of \(source.describedRelation) share the \(cursorColumn) value \(JSONWriter.string(value).prefix(40)), and each is kept in the cursor to read it once; choose a cursor_column with finer values (a timestamp with fractions, a version counter)")
+            }
+            cursor = SQLCursor(value: value, boundary: boundary)
+        } else {
+            cursor = SQLCursor(key: last[key] ?? .null)
+        }
+        return SourceBatch(records: rows.map(JSONValue.object), cursor: cursor!.json)
     }
 }
 
@@ -115,16 +197,12 @@ final class SQLiteReader: SourceReader {
     private let source: SQLSource
     private let path: String
     private let database: DatabaseQueue
-    private var cursor: SQLCursor?
-    private var key: String
+    private var paging: SQLPaging
     let expectedTotal: Int? = nil
-    /// The most rows on one cursor value the cursor keeps (their keys are bound into each page query).
-    static let maximumBoundary = 20_000
 
     init(source: SQLSource, path: String, cursor: SQLCursor?) throws {
         self.source = source
         self.path = path
-        self.cursor = cursor
         guard FileManager.default.fileExists(atPath: path) else {
             throw ETLError(.stageFailed, "sql source: no SQLite database at \(path); check the url (sqlite:PATH)")
         }
@@ -138,17 +216,18 @@ final class SQLiteReader: SourceReader {
         } catch {
             throw ETLError(.stageFailed, "sql source: cannot open the SQLite database \(path) (\(error)); check the url and that the file is a SQLite database")
         }
-        key = source.key
-        try database.inDatabase { db in
+        let key = try database.inDatabase { db in
             try db.execute(sql: "BEGIN DEFERRED TRANSACTION")
-            if key.isEmpty { key = try Self.primaryKey(of: source, in: db) }
+            let key = source.key.isEmpty ? try Self.primaryKey(of: source, in: db) : source.key
             let columns = try Self.columns(of: source, in: db)
             for (option, column) in [("key", key), ("cursor_column", source.cursorColumn)] {
                 if let column, !columns.contains(column) {
                     throw ETLError(.stageFailed, "sql source: \(source.describedRelation) has no column \"\(column)\" (\(option)); its columns: \(columns.joined(separator: ", "))")
                 }
             }
+            return key
         }
+        paging = SQLPaging(source: source, key: key, cursor: cursor, placeholder: { _ in "?" })
     }
 
     deinit {
@@ -177,7 +256,8 @@ final class SQLiteReader: SourceReader {
     }
 
     func next() async throws -> SourceBatch? {
-        let (sql, arguments) = pageQuery()
+        let (sql, values) = paging.pageQuery()
+        let arguments = StatementArguments(values.map(Self.databaseValue))
         let rows: [JSONObject] = try database.inDatabase { db in
             do {
                 return try Row.fetchAll(db, sql: sql, arguments: arguments).map(Self.object)
@@ -185,43 +265,7 @@ final class SQLiteReader: SourceReader {
                 throw ETLError(.stageFailed, "sql source: reading \(source.describedRelation) of \(path) failed: \(error.message ?? "\(error)")")
             }
         }
-        guard let last = rows.last else { return nil }
-        if let cursorColumn = source.cursorColumn {
-            let value = last[cursorColumn] ?? .null
-            var boundary = cursor?.value == value ? cursor?.boundary ?? [] : []
-            boundary += rows.filter { ($0[cursorColumn] ?? .null) == value }.map { $0[key] ?? .null }
-            guard boundary.count <= Self.maximumBoundary else {
-                throw ETLError(.stageFailed, "sql source: more than \(Self.maximumBoundary) rows of \(source.describedRelation) share the \(cursorColumn) value \(JSONWriter.string(value).prefix(40)), and each is kept in the cursor to read it once; choose a cursor_column with finer values (a timestamp with fractions, a version counter)")
-            }
-            cursor = SQLCursor(value: value, boundary: boundary)
-        } else {
-            cursor = SQLCursor(key: last[key] ?? .null)
-        }
-        return SourceBatch(records: rows.map(JSONValue.object), cursor: cursor!.json)
-    }
-
-    /// The next page after `cursor`, with every value bound, never spliced.
-    private func pageQuery() -> (String, StatementArguments) {
-        let key = SQLSource.quoted(key)
-        let select = "SELECT * FROM \(source.relation) AS etl_source"
-        let limit = " LIMIT \(source.batchSize)"
-        guard let column = source.cursorColumn.map(SQLSource.quoted) else {
-            guard let last = cursor?.key else { return (select + " ORDER BY \(key)" + limit, []) }
-            return (select + " WHERE \(key) > ? ORDER BY \(key)" + limit, [Self.databaseValue(last)])
-        }
-        let order = " ORDER BY \(column), \(key)"
-        guard let cursor else { return (select + order + limit, []) }
-        let notOnBoundary = cursor.boundary.isEmpty ? "" : " AND \(key) NOT IN (\(cursor.boundary.map { _ in "?" }.joined(separator: ", ")))"
-        var arguments = StatementArguments()
-        let condition: String
-        if let value = cursor.value, value != .null {
-            condition = "\(column) > ? OR (\(column) = ?\(notOnBoundary))"
-            arguments += [Self.databaseValue(value), Self.databaseValue(value)]
-        } else {
-            condition = "\(column) IS NOT NULL OR (\(column) IS NULL\(notOnBoundary))"
-        }
-        arguments += StatementArguments(cursor.boundary.map(Self.databaseValue))
-        return (select + " WHERE \(condition)" + order + limit, arguments)
+        return try paging.batch(of: rows)
     }
 
     private static func databaseValue(_ value: JSONValue) -> DatabaseValue {
