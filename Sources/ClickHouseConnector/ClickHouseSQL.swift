@@ -29,6 +29,19 @@ enum ClickHouseSQL {
         return result + "'"
     }
 
+    /// A report parameter as a typed literal; `nil` (not given) is `NULL`. A negative integer is
+    /// parenthesised, so that no `-` before a placeholder can make a comment of it.
+    static func literal(_ value: ReportValue?) -> String {
+        switch value {
+        case nil: "NULL"
+        case .string(let text)?: literal(text)
+        case .int(let integer)?: integer < 0 ? "(\(integer))" : String(integer)
+        case .date(let date)?: "toDate(\(literal(date)))"
+        case .uuid(let uuid)?: "toUUID(\(literal(uuid)))"
+        case .list(let values)?: "(" + values.map { literal($0) }.joined(separator: ", ") + ")"
+        }
+    }
+
     /// Undoes TabSeparated escaping: `\\t`, `\\n`, `\\\\`, `\\0`, `\\'` and friends.
     static func unescapeTabSeparated(_ field: String) -> String {
         guard field.contains("\\") else { return field }

@@ -357,11 +357,11 @@ extension ClickHouseSink: QueryableSink {
     /// ClickHouse itself stops the query after `timeout` (`max_execution_time`, whole seconds); the
     /// request gives up a little later, for a query that does not stop between blocks. In `merge`
     /// mode `{table}` reads the table `FINAL`: one row per key, whatever has been merged.
-    public func reportRows(_ report: ReportSpec, mode: WriteMode, timeout: Duration) async throws -> [JSONObject] {
+    public func reportRows(_ report: ReportSpec, arguments: ReportArguments, mode: WriteMode, timeout: Duration) async throws -> [JSONObject] {
         let seconds = max(1, Int((timeout / .seconds(1)).rounded(.up)))
         let body: [UInt8]
         do {
-            body = try await client.execute(report.sql(table: readExpression(for: mode)) + " FORMAT JSON",
+            body = try await client.execute(report.sql(table: readExpression(for: mode), arguments: arguments, literal: ClickHouseSQL.literal) + " FORMAT JSON",
                                             settings: ["output_format_json_quote_64bit_integers": "0", "max_execution_time": String(seconds)],
                                             timeout: .seconds(seconds + 5))
         } catch {

@@ -188,14 +188,12 @@ struct Filter: Transform {
     }
 }
 
-/// `cast`: converts fields to `string`, `int`, `float` or `bool`. A value that does not convert
+/// `cast`: converts fields to `string`, `int`, `float` or `bool` (`JSONValue.converted(to:)`). A value that does not convert
 /// fails the run (`"on_error": "fail"`, the default) or becomes `null` (`"on_error": "null"`).
 ///
 ///     {"type": "cast", "fields": {"quantity": "int"}}
 struct Cast: Transform {
-    enum Target: String, CaseIterable {
-        case string, int, float, bool
-    }
+    typealias Target = ScalarType
 
     let fields: [(name: String, target: Target)]
     let failOnError: Bool
@@ -244,7 +242,7 @@ struct Cast: Transform {
     /// `value` cast for `field`; null stays null.
     private func converted(_ value: JSONValue, _ field: (name: String, target: Target)) throws -> JSONValue {
         guard value != .null else { return .null }
-        if let converted = Self.convert(value, to: field.target) { return converted }
+        if let converted = value.converted(to: field.target) { return converted }
         guard failOnError else { return .null }
         throw TransformFailed(step: "cast", message: "cannot cast \(field.name) = \(JSONWriter.string(value).prefix(80)) to \(field.target.rawValue) (set \"on_error\": \"null\" to keep such rows with null)")
     }
@@ -252,23 +250,6 @@ struct Cast: Transform {
     /// The cast fields are read even when no later step reads them: a failed cast fails the run.
     func fieldsRead(toProduce output: FieldSelection) -> FieldSelection {
         fields.reduce(output) { $0.union(.keys([$1.name: .everything])) }
-    }
-
-    static func convert(_ value: JSONValue, to target: Target) -> JSONValue? {
-        switch (target, value) {
-        case (.string, .string): return value
-        case (.string, .int), (.string, .double), (.string, .bool): return .string(JSONWriter.string(value))
-        case (.int, .int): return value
-        case (.int, .double(let double)): return Int64(exactly: double).map(JSONValue.int)
-        case (.int, .string(let text)): return Int64(text).map(JSONValue.int)
-        case (.float, .int(let integer)): return .double(Double(integer))
-        case (.float, .double): return value
-        case (.float, .string(let text)): return Double(text).flatMap { $0.isFinite ? JSONValue.double($0) : nil }
-        case (.bool, .bool): return value
-        case (.bool, .string("true")): return .bool(true)
-        case (.bool, .string("false")): return .bool(false)
-        default: return nil
-        }
     }
 }
 

@@ -43,7 +43,7 @@ public struct ReportServer: Sendable {
         StatusController(statuses: statuses).addRoutes(to: router)
         MetricsController(statuses: statuses, httpMetrics: httpMetrics).addRoutes(to: router)
         for repository in pipelines.compactMap(\.reports) {
-            ReportController(repository: repository).addRoutes(to: router)
+            ReportController(repository: repository, redactor: redactor).addRoutes(to: router)
         }
         router.get("**") { _, _ in
             JSONResponse.error(.notFound, "no such page; the server answers /, /status, /healthz, /metrics and the report paths listed in /status")

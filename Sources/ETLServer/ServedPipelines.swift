@@ -24,10 +24,10 @@ public struct ServedPipelines: Sendable {
                 let at = "$.reports[\(index)].path"
                 if Self.reservedPaths.contains(report.path) {
                     problems.append(Diagnostic(path: at, message: "\(report.path) is one of the server's own routes (\(Self.reservedPaths.sorted().joined(separator: ", ")))"))
-                } else if let owner = paths[report.path] {
+                } else if let owner = paths[Self.route(report.path)] {
                     problems.append(Diagnostic(path: at, message: "\(report.path) is already served by pipeline \(owner)"))
-                } else if !Self.isPlainPath(report.path) {
-                    problems.append(Diagnostic(path: at, message: "\(report.path) cannot be served: use segments of letters, digits, '-', '_', '.' and '~'"))
+                } else if !Self.isServablePath(report.path) {
+                    problems.append(Diagnostic(path: at, message: "\(report.path) cannot be served: use segments of letters, digits, '-', '_', '.' and '~', or {parameter}"))
                 }
             }
             guard problems.isEmpty else {
@@ -35,21 +35,29 @@ public struct ServedPipelines: Sendable {
                 continue
             }
             names[pipeline.name] = pipeline.file.path
-            for report in pipeline.reports { paths[report.path] = pipeline.name }
+            for report in pipeline.reports { paths[Self.route(report.path)] = pipeline.name }
             served.append(pipeline)
         }
         pipelines = served
         self.invalid = refused
     }
 
-    /// `/a/b-c`: no segment the router would read as a parameter or wildcard.
-    static func isPlainPath(_ path: String) -> Bool {
+    /// `/a/b-c/{id}`: plain segments and whole-segment parameters, nothing else the router would
+    /// read as a pattern or wildcard.
+    static func isServablePath(_ path: String) -> Bool {
         let segments = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
         return !segments.isEmpty && segments.allSatisfy { segment in
-            !segment.isEmpty && segment.unicodeScalars.allSatisfy { scalar in
-                scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) || "-_.~".unicodeScalars.contains(scalar))
+            let isParameter = segment.count > 2 && segment.hasPrefix("{") && segment.hasSuffix("}")
+            let name = isParameter ? segment.dropFirst().dropLast() : segment
+            return !name.isEmpty && name.unicodeScalars.allSatisfy { scalar in
+                scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) || (isParameter ? "_" : "-_.~").unicodeScalars.contains(scalar))
             }
         }
+    }
+
+    /// The path as the router matches it: every parameter alike (`/a/{x}` and `/a/{y}` clash).
+    static func route(_ path: String) -> String {
+        path.split(separator: "/", omittingEmptySubsequences: false).map { $0.hasPrefix("{") ? "{}" : String($0) }.joined(separator: "/")
     }
 }
 

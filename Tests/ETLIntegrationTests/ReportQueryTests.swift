@@ -39,12 +39,12 @@ struct ReportQueryTests {
 
         let clock = ContinuousClock()
         let start = clock.now
-        let error = await #expect(throws: ClickHouseError.self) { try await sink.reportRows(report, mode: .replace, timeout: .seconds(1)) }
+        let error = await #expect(throws: ClickHouseError.self) { try await sink.reportRows(report, arguments: .none, mode: .replace, timeout: .seconds(1)) }
         #expect(clock.now - start < .seconds(6), "the query was stopped at its limit, not run to the HTTP timeout")
         let message = error.map(String.init(describing:)) ?? ""
         #expect(message.contains("report slow ran longer than 1 s") && message.contains("make the query cheaper"), "\(message)")
 
-        let rows = try await sink.reportRows(report, mode: .replace, timeout: .seconds(10))
+        let rows = try await sink.reportRows(report, arguments: .none, mode: .replace, timeout: .seconds(10))
         #expect(rows.count == 1 && rows.first?["title"] == .string("a"), "within its limit the query answers: \(rows)")
     }
 }

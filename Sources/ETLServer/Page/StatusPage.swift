@@ -60,7 +60,8 @@ struct StatusPage {
         if let run = pipeline.run, let error = run.error {
             html += Self.notice("Run #\(run.id)", error, kind: run.state == .interrupted ? "warning" : "error")
         }
-        if let report = pipeline.reports.first { html += reportSection(report, pipeline: pipeline, index: index) }
+        if let report = pipeline.reports.first(where: { $0.spec.limit != nil }) { html += reportSection(report, pipeline: pipeline, index: index) }
+        for report in pipeline.reports where report.spec.limit == nil { html += endpointSection(report.spec) }
         return html + "</section>\n"
     }
 
@@ -123,7 +124,7 @@ struct StatusPage {
         let spec = report.spec
         var html = """
             <div class="report"><h3>\(HTML.escape(Self.heading(spec.name)))</h3>\
-            <a class="endpoint" href="\(HTML.escape(spec.path))">GET \(HTML.escape(spec.path))?\(HTML.escape(spec.limitParameter))=N</a></div>
+            <a class="endpoint" href="\(HTML.escape(spec.path))">GET \(HTML.escape(spec.path))?\(HTML.escape(spec.limit?.parameter ?? ""))=N</a></div>
             \(spec.description.map { "<p class=\"muted\">\(HTML.escape($0))</p>\n" } ?? "")
             """
         guard let rows = report.rows?.rows.prefix(Self.chartSize), !rows.isEmpty else {
@@ -133,8 +134,8 @@ struct StatusPage {
             return html + "<p class=\"empty\">\(why)</p>\n"
         }
         let first = rows[rows.startIndex]
-        let labelField = spec.fields.first { field in field != spec.rankField && { if case .string = first[field] { true } else { false } }() }
-        let valueField = spec.fields.first { field in field != spec.rankField && Self.number(first[field]) != nil }
+        let labelField = spec.fieldNames.first { field in field != spec.rankField && { if case .string = first[field] { true } else { false } }() }
+        let valueField = spec.fieldNames.first { field in field != spec.rankField && Self.number(first[field]) != nil }
         if let labelField, let valueField {
             let items = rows.enumerated().map { position, row in
                 BarChart.Item(rank: position + 1, label: { if case .string(let text) = row[labelField] { text } else { "" } }(),
@@ -142,9 +143,19 @@ struct StatusPage {
             }
             html += BarChart(id: "chart-\(index)", items: items, valueName: valueField).svg
         } else {
-            html += table(Array(rows), fields: spec.fields)
+            html += table(Array(rows), fields: spec.fieldNames)
         }
         return html + "\n"
+    }
+
+    /// A parameterised report: its route with its query parameters (no chart: it has no one answer).
+    private func endpointSection(_ spec: ReportSpec) -> String {
+        let query = spec.parameters.filter { $0.location == .query }.map { "\($0.name)=\($0.kind.name)\($0.isRepeated ? "…" : "")" }
+        return """
+            <div class="report"><h3>\(HTML.escape(Self.heading(spec.name)))</h3>\
+            <span class="endpoint">GET \(HTML.escape(spec.path + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))))</span></div>
+            \(spec.description.map { "<p class=\"muted\">\(HTML.escape($0))</p>\n" } ?? "")
+            """
     }
 
     /// For a report whose rows have no label and number to chart.

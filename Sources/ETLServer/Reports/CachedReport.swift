@@ -1,8 +1,8 @@
 import ETLCore
 import Hummingbird
 
-/// One report's rows for one completed load, encoded once: a request for N rows is a prefix of
-/// the encoded array plus its closing bracket, two buffers handed to the server without copying.
+/// One ranked list's rows for one completed load, encoded once: a request for N rows is a prefix
+/// of the encoded array plus its closing bracket, two buffers handed to the server without copying.
 final class CachedReport: Sendable {
     let spec: ReportSpec
     /// The rows as served: the spec's `fields` in order, with the 1-based rank.
@@ -14,24 +14,11 @@ final class CachedReport: Sendable {
     private let defaultBody: ByteBuffer
     private static let closingBracket = ByteBuffer(string: "]")
 
-    /// - Throws: `ReportShapeError` when the query's rows lack a field the spec lists.
+    /// - Throws: `ReportShapeError` when the query's rows do not fit the spec's `fields`.
     init(spec: ReportSpec, queryRows: [JSONObject]) throws(ReportShapeError) {
         self.spec = spec
-        var rows: [JSONObject] = []
-        rows.reserveCapacity(queryRows.count)
-        for (index, row) in queryRows.prefix(spec.maximumLimit).enumerated() {
-            var object = JSONObject(minimumCapacity: spec.fields.count)
-            for field in spec.fields {
-                if field == spec.rankField {
-                    object.appendUnchecked(field, .int(Int64(index + 1)))
-                } else if let value = row[field] {
-                    object.appendUnchecked(field, value)
-                } else {
-                    throw ReportShapeError(report: spec.name, field: field, columns: row.keys)
-                }
-            }
-            rows.append(object)
-        }
+        let limit = spec.limit!
+        let rows = try queryRows.prefix(limit.maximum).enumerated().map { index, row throws(ReportShapeError) in try spec.shape(row, rank: index + 1) }
         var bytes: [UInt8] = [UInt8(ascii: "[")]
         var ends = [1]
         for (index, row) in rows.enumerated() {
@@ -42,26 +29,15 @@ final class CachedReport: Sendable {
         self.rows = rows
         encoded = ByteBuffer(bytes: bytes)
         encodedEnds = ends
-        var body = ByteBuffer(bytes: bytes[..<ends[min(spec.defaultLimit, rows.count)]])
+        var body = ByteBuffer(bytes: bytes[..<ends[min(limit.defaultCount, rows.count)]])
         body.writeString("]")
         defaultBody = body
     }
 
     /// The JSON array of the first `count` rows (fewer when the load has fewer).
     func body(count: Int) -> ResponseBody {
-        if count == spec.defaultLimit { return ResponseBody(byteBuffer: defaultBody) }
+        if count == spec.limit!.defaultCount { return ResponseBody(byteBuffer: defaultBody) }
         let length = encodedEnds[min(count, rows.count)]
         return ResponseBody(contentsOf: [encoded.getSlice(at: encoded.readerIndex, length: length)!, Self.closingBracket])
-    }
-}
-
-/// A report query whose rows lack a field that the report's `fields` list.
-struct ReportShapeError: Error, CustomStringConvertible {
-    let report: String
-    let field: String
-    let columns: [String]
-
-    var description: String {
-        "report \(report): the query returns no column \"\(field)\" (it returns \(columns.map { "\"\($0)\"" }.joined(separator: ", "))); fix its query or fields in the pipeline file"
     }
 }

@@ -1,6 +1,6 @@
 import ETLCore
 
-/// How many rows a report request asks for: its `limitParameter` from the query string.
+/// How many rows of a ranked list a request asks for: its `limit.parameter` from the query string.
 ///
 /// Strict on purpose: the value must be given at most once, in canonical decimal form (no sign, no
 /// leading zero, no spaces, no exponent) and within 1...`maximumLimit`. Absent, it is
@@ -10,10 +10,10 @@ struct LimitParameter {
     let defaultValue: Int
     let maximum: Int
 
-    init(_ report: ReportSpec) {
-        name = report.limitParameter
-        defaultValue = report.defaultLimit
-        maximum = report.maximumLimit
+    init(_ limit: ReportLimit) {
+        name = limit.parameter
+        defaultValue = limit.defaultCount
+        maximum = limit.maximum
     }
 
     /// The message of a 400: names the parameter and the allowed range, not the value given.
@@ -26,9 +26,9 @@ struct LimitParameter {
         var found: Int?? = .none
         for pair in (query ?? "").split(separator: "&", omittingEmptySubsequences: true) {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            guard Self.percentDecoded(parts[0]) == name else { continue }
+            guard QueryString.percentDecoded(parts[0]) == name else { continue }
             guard found == nil else { return nil }  // given twice
-            found = .some(parts.count == 2 ? Self.percentDecoded(parts[1]).flatMap(canonical) : nil)
+            found = .some(parts.count == 2 ? QueryString.percentDecoded(parts[1]).flatMap(canonical) : nil)
         }
         switch found {
         case .none: return defaultValue
@@ -44,30 +44,5 @@ struct LimitParameter {
               let value = Int(text), value <= maximum
         else { return nil }
         return value
-    }
-
-    /// `%XX` escapes decoded; nil when an escape is malformed or the bytes are not UTF-8.
-    static func percentDecoded(_ text: Substring) -> String? {
-        guard text.utf8.contains(UInt8(ascii: "%")) else { return String(text) }
-        var bytes: [UInt8] = []
-        var iterator = text.utf8.makeIterator()
-        while let byte = iterator.next() {
-            guard byte == UInt8(ascii: "%") else {
-                bytes.append(byte)
-                continue
-            }
-            guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else { return nil }
-            bytes.append(high << 4 | low)
-        }
-        return String(validating: bytes, as: UTF8.self)
-    }
-
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-        default: nil
-        }
     }
 }

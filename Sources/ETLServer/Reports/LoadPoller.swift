@@ -4,7 +4,7 @@ import ServiceLifecycle
 
 /// Keeps a `ReportRepository` current: about every second it asks the sink for the pipeline's
 /// latest completed load and, when that is a new one, runs each report's query once (with
-/// `{limit}` at its maximum) and caches the rows. A failed poll makes the reports answer 503 until
+/// `{limit}` at its maximum) and caches the rows of each ranked list. A failed poll makes the reports answer 503 until
 /// a poll succeeds again, so a ClickHouse outage shows within a second or two and heals by itself.
 struct LoadPoller: Service {
     let repository: ReportRepository
@@ -61,11 +61,17 @@ struct LoadPoller: Service {
         }
     }
 
-    /// Runs every report's query once for the newest load.
-    private func queryReports() async throws -> [CachedReport] {
-        var reports: [CachedReport] = []
+    /// Runs every ranked list's query once for the newest load; parameterised reports start with
+    /// an empty cache.
+    private func queryReports() async throws -> [LoadedReport] {
+        var reports: [LoadedReport] = []
         for spec in repository.pipeline.reports {
-            reports.append(try CachedReport(spec: spec, queryRows: try await repository.sink.reportRows(spec, mode: repository.pipeline.mode, timeout: Self.reportTimeout)))
+            if spec.limit != nil {
+                let rows = try await repository.sink.reportRows(spec, arguments: .none, mode: repository.pipeline.mode, timeout: Self.reportTimeout)
+                reports.append(.ranked(try CachedReport(spec: spec, queryRows: rows)))
+            } else {
+                reports.append(.parameterised(AnswerCache()))
+            }
         }
         return reports
     }

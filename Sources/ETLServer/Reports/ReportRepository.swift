@@ -12,7 +12,7 @@ final class ReportRepository: Sendable {
     struct Loaded: Sendable {
         let load: CompletedLoad
         /// In the order of `pipeline.reports`.
-        let reports: [CachedReport]
+        let reports: [LoadedReport]
     }
 
     struct State: Sendable {
@@ -28,7 +28,7 @@ final class ReportRepository: Sendable {
 
     /// The answer to a report request.
     enum Answer {
-        case rows(CachedReport)
+        case loaded(LoadedReport)
         case unavailable(reason: String, runState: String)
     }
 
@@ -45,7 +45,8 @@ final class ReportRepository: Sendable {
         state.withLock { body(&$0) }
     }
 
-    /// The report at `index` of `pipeline.reports`: its cached rows, or why there are none to serve.
+    /// The report at `index` of `pipeline.reports`: its rows or answers for the last completed
+    /// load, or why there are none to serve.
     func answer(report index: Int) -> Answer {
         let current = snapshot
         let name = pipeline.name
@@ -58,6 +59,18 @@ final class ReportRepository: Sendable {
         guard let loaded = current.loaded else {
             return .unavailable(reason: "no completed load of pipeline \(name) yet", runState: current.runState)
         }
-        return .rows(loaded.reports[index])
+        return .loaded(loaded.reports[index])
+    }
+}
+
+/// One report for one completed load: a ranked list's rows, or a parameterised report's answers
+/// as requests ask for them.
+enum LoadedReport: Sendable {
+    case ranked(CachedReport)
+    case parameterised(AnswerCache)
+
+    /// A ranked list's rows.
+    var rankedRows: CachedReport? {
+        if case .ranked(let report) = self { report } else { nil }
     }
 }

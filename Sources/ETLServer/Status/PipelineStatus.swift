@@ -32,8 +32,11 @@ struct PipelineStatus: Sendable {
 
     struct Report: Sendable {
         let spec: ReportSpec
-        /// The rows of the last completed load, when they can be served.
-        let rows: CachedReport?
+        /// The report for the last completed load, when it can be served.
+        let loaded: LoadedReport?
+
+        /// A ranked list's rows of the last completed load, when they can be served.
+        var rows: CachedReport? { loaded?.rankedRows }
     }
 
     /// The latest run while it runs (its rates and lag mean something only then).
@@ -70,7 +73,7 @@ struct PipelineStatus: Sendable {
         } ?? .null
         object["reports"] = .array(reports.map { report in
             .object(JSONObject([
-                ("name", .string(report.spec.name)), ("path", .string(report.spec.path)), ("ready", .bool(report.rows != nil)),
+                ("name", .string(report.spec.name)), ("path", .string(report.spec.path)), ("ready", .bool(report.loaded != nil)),
             ]))
         })
         return .object(object)

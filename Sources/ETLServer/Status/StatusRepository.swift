@@ -27,7 +27,7 @@ struct StatusRepository: Sendable {
                 lastLoad: cache?.loaded?.load, sinkError: cache?.error, mode: pipeline.mode,
                 pipelineState: try store.state(pipeline: pipeline.name), schedule: pipeline.schedule, scheduling: board.entry(pipeline.name),
                 reports: pipeline.reports.enumerated().map { index, spec in
-                    PipelineStatus.Report(spec: spec, rows: cache?.error == nil ? cache?.loaded?.reports[index] : nil)
+                    PipelineStatus.Report(spec: spec, loaded: cache?.error == nil ? cache?.loaded?.reports[index] : nil)
                 },
                 problems: []))
         }

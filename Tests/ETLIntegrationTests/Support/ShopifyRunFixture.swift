@@ -53,8 +53,8 @@ struct ShopifyRunFixture {
         // What /top-products serves: the pipeline's own report, run by the sink.
         let pipeline = try Pipeline.load(path: directory.path("shopify.json"), registry: StandardComponents.registry, environment: environment, redactor: Redactor())
         let report = try #require(pipeline.reports.first)
-        let rows = try await (pipeline.sink as! any QueryableSink).reportRows(report, mode: .replace, timeout: .seconds(30))
-        let expected = standIn.shop.topProducts(count: report.maximumLimit)
+        let rows = try await (pipeline.sink as! any QueryableSink).reportRows(report, arguments: .none, mode: .replace, timeout: .seconds(30))
+        let expected = standIn.shop.topProducts(count: try #require(report.limit).maximum)
         let matches = rows.count == expected.count && zip(rows, expected).allSatisfy { row, product in
             guard case .string(let title)? = row["title"], case .int(let count)? = row["cnt_bought"] else { return false }
             return title.utf8.elementsEqual(product.title.utf8) && Int(count) == product.cntBought
