@@ -4,7 +4,9 @@
 #   docker run --rm etl run pipelines/example-jsonl.json
 #
 # docker-compose.yml builds this image for the `etl` service and, with the entrypoint overridden to
-# `shopify-standin`, for the bundled Shopify stand-in.
+# `shopify-standin`, for the bundled Shopify stand-in. Its `reviews-seed` service builds the stage of
+# that name (`docker build --target reviews-seed .`): scripts/generate-reviews with Python and psql,
+# which loads generated reviews into the bundled PostgreSQL.
 #
 # Plain Dockerfile syntax only (no BuildKit-only features), so both the classic builder used by
 # docker-compose v1 and BuildKit (docker compose v2) build it.
@@ -13,6 +15,26 @@
 # swift-service-lifecycle, ...) need tools 6.2+, and the project is developed and tested on 6.3.
 ARG SWIFT_IMAGE=swift:6.3-bookworm
 ARG RUNTIME_IMAGE=debian:bookworm-slim
+
+# ---------------------------------------------------------------------------------------------------
+# The reviews generator, in an image of its own: the runner needs neither Python nor psql, so they
+# stay out of the runtime image below (python3 and postgresql-client add about 100 MB, with perl for
+# Debian's psql wrapper). It comes first: the runtime stays the default (last) target, and the
+# classic builder, which builds every stage up to its target, builds only this one for
+# `--target reviews-seed` (BuildKit builds only the stages a target needs anyway).
+FROM ${RUNTIME_IMAGE} AS reviews-seed
+
+RUN export DEBIAN_FRONTEND=noninteractive \
+    && apt-get -q update \
+    && apt-get -q install -y --no-install-recommends postgresql-client python3 \
+    && rm -rf /var/lib/apt/lists/*
+
+COPY scripts/generate-reviews /usr/local/bin/generate-reviews
+
+# It writes nothing but the rows it sends to PostgreSQL.
+USER nobody
+ENTRYPOINT ["generate-reviews"]
+CMD ["--help"]
 
 # ---------------------------------------------------------------------------------------------------
 FROM ${SWIFT_IMAGE} AS build
@@ -68,7 +90,8 @@ RUN groupadd --system --gid 10001 etl \
 COPY --from=build /staging/usr/local/bin/ /usr/local/bin/
 
 WORKDIR /app
-# Pipeline files are resolved relative to /app: `etl run pipelines/shopify.json`.
+# Pipeline files are resolved relative to /app: `etl run pipelines/shopify.json`. Every file of
+# pipelines/ is copied, pipelines/reviews.json too.
 COPY pipelines ./pipelines
 COPY examples ./examples
 
