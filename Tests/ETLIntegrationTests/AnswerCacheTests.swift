@@ -20,3 +20,13 @@ struct AnswerCacheTests {
         #expect(cache.count == 30 && cache.totalCost == 30 && cache.value(for: "k999") == 999 && cache.value(for: "k969") == nil)
     }
 }
+
+/// Which report paths the server can route, and which clash.
+struct ReportPathTests {
+    @Test func parameterSegmentsAreServableAndClashWhateverTheirNames() {
+        for path in ["/top-products", "/v1/products/{product_id}/reviews", "/a/{x}", "/a.b~c/d_e"] { #expect(ServedPipelines.isServablePath(path), "\(path)") }
+        for path in ["/a/{x-y}", "/a/{}", "/a/*", "/a/:id", "/a//b", "/a/x{y}", "/a/{x}y", "/é"] { #expect(!ServedPipelines.isServablePath(path), "\(path)") }
+        #expect(ServedPipelines.route("/v1/products/{product_id}/reviews") == ServedPipelines.route("/v1/products/{id}/reviews"))
+        #expect(ServedPipelines.route("/v1/products/{product_id}/reviews") != ServedPipelines.route("/v1/users/{product_id}/reviews"))
+    }
+}
