@@ -107,6 +107,12 @@ struct Select: Transform {
     }
 
     func apply(_ rows: Rows) throws -> Rows {
+        // Tables and top-level fields only (a column per field): the cells are rearranged, not read.
+        if case .tables(let tables) = rows, fields.allSatisfy({ $0.source.keys.count == 1 }) {
+            return .tables(tables.map { table in
+                table.projected(fields.map { field in (field.name, table.columns.firstIndex(of: field.source.keys[0])) })
+            })
+        }
         let values = rows.values
         var output = RowTable(columns: fields.map(\.name), reservingRows: values.count)
         for row in values {

@@ -136,13 +136,18 @@ final class PostgresReader: SourceReader {
 
     func next() async throws -> SourceBatch? {
         let (sql, arguments) = paging.pageQuery()
-        let rows: [JSONObject]
+        let rows: [PostgresRow]
         do {
-            rows = try await connection.query(PostgresQuery(unsafeSQL: sql, binds: Self.bindings(arguments)), logger: logger).collect().map(Self.object)
+            rows = try await connection.query(PostgresQuery(unsafeSQL: sql, binds: Self.bindings(arguments)), logger: logger).collect()
         } catch let error as PSQLError {
             throw ETLError(.stageFailed, "sql source: reading \(source.describedRelation) from \(location.described) failed: \(Self.describe(error))")
         }
-        return try paging.batch(of: rows)
+        var page = RowTable(columns: rows.first.map { $0.map(\.columnName) } ?? [], reservingRows: rows.count)
+        for row in rows {
+            for cell in row { page.append(try Self.cell(of: cell, in: &page)) }
+            page.finishRow()
+        }
+        return try paging.batch(of: page)
     }
 
     private static func bindings(_ values: [JSONValue]) -> PostgresBindings {
@@ -159,15 +164,18 @@ final class PostgresReader: SourceReader {
         return bindings
     }
 
-    /// A row as an object, columns in order, by PostgreSQL type: integers, floats and numeric
-    /// become numbers, text types strings, boolean booleans, dates and timestamps ISO 8601
-    /// strings (UTC), uuid strings, json and jsonb their values.
-    private static func object(_ row: PostgresRow) throws -> JSONObject {
-        var object = JSONObject(minimumCapacity: row.count)
-        for cell in row {
-            object.appendUnchecked(cell.columnName, try value(of: cell))
+    /// A value as a cell of `page`, by PostgreSQL type: integers, floats and numeric become
+    /// numbers, text types strings (their bytes copied straight in: the connection's encoding is
+    /// UTF-8), boolean booleans, dates and timestamps ISO 8601 strings (UTC), uuid strings, json
+    /// and jsonb their values.
+    private static func cell(of cell: PostgresCell, in page: inout RowTable) throws -> RowTable.Cell {
+        guard let bytes = cell.bytes else { return .null }
+        switch cell.dataType {
+        case .text, .varchar, .bpchar, .name:
+            return bytes.withUnsafeReadableBytes { page.stringCell(utf8: $0) }
+        default:
+            return page.cell(for: try value(of: cell))
         }
-        return object
     }
 
     private static func value(of cell: PostgresCell) throws -> JSONValue {

@@ -140,20 +140,26 @@ struct SQLPaging {
     }
 
     /// The batch of a page, moving the cursor past it; nil for an empty page.
-    mutating func batch(of rows: [JSONObject]) throws -> SourceBatch? {
-        guard let last = rows.last else { return nil }
+    mutating func batch(of page: RowTable) throws -> SourceBatch? {
+        guard page.count > 0 else { return nil }
+        let last = page.count - 1
+        func valueOf(_ column: String, _ row: Int) -> JSONValue {
+            page.columns.firstIndex(of: column).map { page.value(of: page[row, $0]) } ?? .null
+        }
         if let cursorColumn = source.cursorColumn {
-            let value = last[cursorColumn] ?? .null
+            let value = valueOf(cursorColumn, last)
             var boundary = cursor?.value == value ? cursor?.boundary ?? [] : []
-            boundary += rows.filter { ($0[cursorColumn] ?? .null) == value }.map { $0[key] ?? .null }
+            boundary += (0..<page.count).filter { valueOf(cursorColumn, $0) == value }.map { valueOf(key, $0) }
             guard boundary.count <= Self.maximumBoundary else {
                 throw ETLError(.stageFailed, "sql source: more than \(Self.maximumBoundary) rows of \(source.describedRelation) share the \(cursorColumn) value \(JSONWriter.string(value).prefix(40)), and each is kept in the cursor to read it once; choose a cursor_column with finer values (a timestamp with fractions, a version counter)")
             }
             cursor = SQLCursor(value: value, boundary: boundary)
         } else {
-            cursor = SQLCursor(key: last[key] ?? .null)
+            cursor = SQLCursor(key: valueOf(key, last))
         }
-        return SourceBatch(records: rows.map(JSONValue.object), cursor: cursor!.json)
+        var rows = page
+        rows.trimCapacity()
+        return SourceBatch(rows: .table(rows), records: page.count, cursor: cursor!.json)
     }
 }
 
@@ -258,14 +264,17 @@ final class SQLiteReader: SourceReader {
     func next() async throws -> SourceBatch? {
         let (sql, values) = paging.pageQuery()
         let arguments = StatementArguments(values.map(Self.databaseValue))
-        let rows: [JSONObject] = try database.inDatabase { db in
+        let page: RowTable = try database.inDatabase { db in
             do {
-                return try Row.fetchAll(db, sql: sql, arguments: arguments).map(Self.object)
+                let cursor = try Row.fetchCursor(db, sql: sql, arguments: arguments)
+                var page = RowTable(columns: cursor.columnNames, reservingRows: paging.source.batchSize)
+                while let row = try cursor.next() { try Self.append(row, to: &page) }
+                return page
             } catch let error as DatabaseError {
                 throw ETLError(.stageFailed, "sql source: reading \(source.describedRelation) of \(path) failed: \(error.message ?? "\(error)")")
             }
         }
-        return try paging.batch(of: rows)
+        return try paging.batch(of: page)
     }
 
     private static func databaseValue(_ value: JSONValue) -> DatabaseValue {
@@ -280,18 +289,19 @@ final class SQLiteReader: SourceReader {
 
     /// A row as an object, columns in order. SQLite's storage classes map to JSON values:
     /// INTEGER → integer, REAL → number, TEXT → string, NULL → null; a BLOB has no JSON value.
-    private static func object(_ row: Row) throws -> JSONObject {
-        var object = JSONObject(minimumCapacity: row.count)
+    /// A row's values as one row of `page`: INTEGER, REAL, TEXT and NULL as JSON integers,
+    /// numbers, strings and null.
+    private static func append(_ row: Row, to page: inout RowTable) throws {
         for (column, value) in row {
             switch value.storage {
-            case .null: object.appendUnchecked(column, .null)
-            case .int64(let int): object.appendUnchecked(column, .int(int))
-            case .double(let double): object.appendUnchecked(column, .double(double))
-            case .string(let string): object.appendUnchecked(column, .string(string))
+            case .null: page.append(RowTable.Cell.null)
+            case .int64(let int): page.append(RowTable.Cell.int(int))
+            case .double(let double): page.append(RowTable.Cell.double(double))
+            case .string(let string): page.append(page.cell(for: .string(string)))
             case .blob:
                 throw ETLError(.stageFailed, "sql source: column \"\(column)\" holds a BLOB, which has no JSON value; select it as text or hex in a \"query\" (e.g. hex(\(column)))")
             }
         }
-        return object
+        page.finishRow()
     }
 }

@@ -133,6 +133,22 @@ public struct RowTable: Sendable {
         cells[row * columns.count + column] = cell
     }
 
+    /// The same rows with other columns: each named `name`, holding the cells of column `source`
+    /// of this table (null where `source` is nil). Strings and nested values are shared, not
+    /// copied: a projection costs one pass over the cells.
+    public func projected(_ projection: [(name: String, source: Int?)]) -> RowTable {
+        var result = RowTable(columns: projection.map(\.name))
+        result.cells.reserveCapacity(count * projection.count)
+        for row in 0..<count {
+            let start = row * columns.count
+            for column in projection { result.cells.append(column.source.map { cells[start + $0] } ?? .null) }
+        }
+        result.count = count
+        result.text = text
+        result.nested = nested
+        return result
+    }
+
     /// The rows for which `isIncluded(row)` holds.
     public func filter(_ isIncluded: (Int) throws -> Bool) rethrows -> RowTable {
         var kept = RowTable(columns: columns)
