@@ -91,7 +91,7 @@ public struct ReportParameter: Sendable, Equatable {
     }
 
     /// `-?[1-9][0-9]*` or `0`: no plus sign, no leading zero, no spaces; nil beyond Int64.
-    static func canonicalInteger(_ text: String) -> Int64? {
+    public static func canonicalInteger(_ text: String) -> Int64? {
         let negative = text.hasPrefix("-")
         let digits = negative ? text.utf8.dropFirst() : text.utf8[...]
         guard let first = digits.first, digits.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }),

@@ -28,8 +28,6 @@ final class AnswerCache: Sendable {
         // An entry's cost is its body plus a rough allowance for the key and bookkeeping.
         entries.withLock { $0.insert(answer, for: arguments, cost: answer.body.readableBytes + 256) }
     }
-
-    var count: Int { entries.withLock { $0.count } }
 }
 
 /// A map that keeps the total cost of its values under `costLimit` by evicting the least recently

@@ -36,13 +36,8 @@ struct LimitParameter {
         }
     }
 
-    /// `[1-9][0-9]*` up to `maximum`.
+    /// `[1-9][0-9]*` up to `maximum`: a canonical integer (`ReportParameter.canonicalInteger`) from 1.
     private func canonical(_ text: String) -> Int? {
-        let digits = Array(text.utf8)
-        guard let first = digits.first, (UInt8(ascii: "1")...UInt8(ascii: "9")).contains(first), digits.count <= 9,
-              digits.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }),
-              let value = Int(text), value <= maximum
-        else { return nil }
-        return value
+        ReportParameter.canonicalInteger(text).flatMap { (1...Int64(maximum)).contains($0) ? Int($0) : nil }
     }
 }
