@@ -39,11 +39,11 @@ CMD ["--help"]
 # ---------------------------------------------------------------------------------------------------
 FROM ${SWIFT_IMAGE} AS build
 
-# Headers of the C libraries wrapped by the system library targets (CCurl, CZlib, CCrypto) and of
-# SQLite (GRDB).
+# Headers of the C libraries wrapped by the system library targets (CCurl, CZlib, CCrypto,
+# CRdKafka) and of SQLite (GRDB).
 RUN export DEBIAN_FRONTEND=noninteractive \
     && apt-get -q update \
-    && apt-get -q install -y --no-install-recommends libcurl4-openssl-dev libsqlite3-dev libssl-dev zlib1g-dev \
+    && apt-get -q install -y --no-install-recommends libcurl4-openssl-dev libsqlite3-dev libssl-dev zlib1g-dev librdkafka-dev \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
@@ -70,11 +70,11 @@ RUN swift build -c release --static-swift-stdlib --product etl \
 # ---------------------------------------------------------------------------------------------------
 FROM ${RUNTIME_IMAGE}
 
-# libcurl4 (with its TLS stack, libssl3, whose libcrypto hashes our batches too) and libsqlite3-0
-# are the binaries' C libraries; zlib1g, libstdc++6 and libgcc-s1 are already in the base image. curl is for the HEALTHCHECK (it reuses libcurl4).
+# libcurl4 (with its TLS stack, libssl3, whose libcrypto hashes our batches too), libsqlite3-0 and
+# librdkafka1 (Kafka) are the binaries' C libraries; zlib1g, libstdc++6 and libgcc-s1 are already in the base image. curl is for the HEALTHCHECK (it reuses libcurl4).
 RUN export DEBIAN_FRONTEND=noninteractive \
     && apt-get -q update \
-    && apt-get -q install -y --no-install-recommends ca-certificates curl libcurl4 libsqlite3-0 \
+    && apt-get -q install -y --no-install-recommends ca-certificates curl libcurl4 libsqlite3-0 librdkafka1 \
     && rm -rf /var/lib/apt/lists/*
 
 # A non-root user. It may write only /var/lib/etl, the SQLite checkpoint store (mount a volume there
@@ -96,6 +96,7 @@ COPY pipelines ./pipelines
 COPY examples ./examples
 
 ENV ETL_STATE_PATH=/var/lib/etl/state.sqlite \
+    ETL_QUEUE_PATH=/var/lib/etl/queues \
     ETL_HTTP_HOST=0.0.0.0 \
     ETL_HTTP_PORT=8080
 

@@ -67,6 +67,13 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The `kafka` source and its publisher, with the embedded queue that stands in for a broker.
+        .target(
+            name: "KafkaConnector",
+            dependencies: ["ETLCore", "CZlib", "CRdKafka", .product(name: "Logging", package: "swift-log")]
+        ),
+        // librdkafka, the Kafka client library.
+        .systemLibrary(name: "CRdKafka", path: "Sources/CRdKafka", providers: [.apt(["librdkafka-dev"])]),
         // Generic components: jsonl source and sink, and the transforms.
         .target(name: "ETLComponents", dependencies: ["ETLCore"]),
         // `etl serve`: status and the reports declared in pipeline files, over HTTP. Knows sinks only
@@ -90,6 +97,7 @@ let package = Package(
                 "ShopifyConnector",
                 "ClickHouseConnector",
                 "SQLConnector",
+                "KafkaConnector",
                 "ETLServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -99,10 +107,11 @@ let package = Package(
         .testTarget(name: "ETLCoreTests", dependencies: ["ETLCore", "ETLComponents", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(
             name: "ETLIntegrationTests",
-            dependencies: ["etl", "ETLCore", "ETLComponents", "ETLServer", "HTTPClient", "ClickHouseConnector", "ShopifyStandInKit", "SQLConnector",
+            dependencies: ["etl", "ETLCore", "ETLComponents", "ETLServer", "HTTPClient", "ClickHouseConnector", "ShopifyStandInKit", "SQLConnector", "KafkaConnector",
                            .product(name: "GRDB", package: "GRDB.swift"), .product(name: "PostgresNIO", package: "postgres-nio"),
                            .product(name: "Logging", package: "swift-log")]
         ),
+        .testTarget(name: "KafkaConnectorTests", dependencies: ["KafkaConnector", "ETLCore", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "ShopifyConnectorTests", dependencies: ["ShopifyConnector", "ETLCore", "HTTPClient"]),
         .testTarget(
             name: "HTTPClientTests",

@@ -5,20 +5,24 @@ import ServiceLifecycle
 
 /// `etl serve`: status and the reports of the served pipelines over HTTP (Hummingbird).
 ///
-/// Routes: `/` (HTML page), `/status` (JSON), `/healthz`, `/metrics` (Prometheus), and each
-/// pipeline's reports at their declared paths. Report rows come from a cache per completed load
+/// Routes: `/` (HTML page), `/status` (JSON), `/healthz`, `/metrics` (Prometheus), each
+/// pipeline's reports at their declared paths, and its ingest routes, if it declares any. Report rows come from a cache per completed load
 /// that a poller per pipeline keeps current; requests never wait on the sink or the checkpoint store.
 public struct ReportServer: Sendable {
     let served: ServedPipelines
     let store: CheckpointStore
     let redactor: Redactor
     let logger: Logger
+    /// When set, every ingest route needs `Authorization: Bearer <token>` (`ETL_INGEST_TOKEN`).
+    let ingestToken: String?
 
-    public init(pipelines: ServedPipelines, store: CheckpointStore, redactor: Redactor, logger: Logger) {
+    public init(pipelines: ServedPipelines, store: CheckpointStore, redactor: Redactor, logger: Logger, ingestToken: String? = nil) {
         served = pipelines
         self.store = store
         self.redactor = redactor
         self.logger = logger
+        self.ingestToken = ingestToken
+        if let ingestToken { redactor.register(ingestToken) }
     }
 
     /// Serves until SIGTERM or SIGINT, then shuts down gracefully in reverse order of start: the
@@ -45,6 +49,14 @@ public struct ReportServer: Sendable {
         for repository in pipelines.compactMap(\.reports) {
             ReportController(repository: repository, redactor: redactor).addRoutes(to: router)
         }
+        // Publishers open before the server listens: a topic that cannot be written stops it.
+        var publishers: [any TopicPublisher] = []
+        for pipeline in served.pipelines {
+            guard let ingest = pipeline.ingest, let source = pipeline.source as? any PublishingSource else { continue }
+            let publisher = try await source.makePublisher(logger: logger)
+            publishers.append(publisher)
+            IngestController(pipeline: pipeline.name, spec: ingest, publisher: publisher, token: ingestToken.map { Array($0.utf8) }).addRoutes(to: router)
+        }
         router.get("**") { _, _ in
             JSONResponse.error(.notFound, "no such page; the server answers /, /status, /healthz, /metrics and the report paths listed in /status")
         }
@@ -70,6 +82,12 @@ public struct ReportServer: Sendable {
         }
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
             services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        do {
+            try await group.run()
+        } catch {
+            for publisher in publishers { await publisher.close() }
+            throw error
+        }
+        for publisher in publishers { await publisher.close() }
     }
 }

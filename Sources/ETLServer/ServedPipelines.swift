@@ -1,8 +1,8 @@
 import ETLCore
 
-/// The pipelines `etl serve` serves, in order: those that loaded, except one whose name or report
-/// path is taken by an earlier one or by the server's own routes, or whose report path the router
-/// cannot serve as it is. Those join the invalid files, with the reason.
+/// The pipelines `etl serve` serves, in order: those that loaded, except one whose name or a path
+/// (of a report or an ingest route) is taken by an earlier one or by the server's own routes, or
+/// that the router cannot serve as it is. Those join the invalid files, with the reason.
 public struct ServedPipelines: Sendable {
     public let pipelines: [Pipeline]
     public let invalid: [UnservedPipeline]
@@ -14,20 +14,26 @@ public struct ServedPipelines: Sendable {
         var served: [Pipeline] = []
         var refused = invalid.map { UnservedPipeline(path: $0.path, problems: $0.diagnostics) }
         var names: [String: String] = [:]  // pipeline name -> file
-        var paths: [String: String] = [:]  // report path -> pipeline name
+        var paths: [String: String] = [:]  // route -> pipeline name
         for pipeline in loaded {
             var problems: [Diagnostic] = []
             if let file = names[pipeline.name] {
                 problems.append(Diagnostic(path: "$.name", message: "pipeline \(pipeline.name) is already served from \(file)"))
             }
-            for (index, report) in pipeline.reports.enumerated() {
-                let at = "$.reports[\(index)].path"
-                if Self.reservedPaths.contains(report.path) {
-                    problems.append(Diagnostic(path: at, message: "\(report.path) is one of the server's own routes (\(Self.reservedPaths.sorted().joined(separator: ", ")))"))
-                } else if let owner = paths[Self.route(report.path)] {
-                    problems.append(Diagnostic(path: at, message: "\(report.path) is already served by pipeline \(owner)"))
-                } else if !Self.isServablePath(report.path) {
-                    problems.append(Diagnostic(path: at, message: "\(report.path) cannot be served: use segments of letters, digits, '-', '_', '.' and '~', or {parameter}"))
+            let reportPaths = pipeline.reports.enumerated().flatMap { index, report in report.paths.map { ("$.reports[\(index)].path", $0) } }
+            let ingestPaths = (pipeline.ingest?.routes ?? []).enumerated().flatMap { index, route in
+                route.paths.map { ("$.ingest.routes[\(index)].path", $0) } + (route.schemaPath.map { [("$.ingest.routes[\(index)].schema_path", $0)] } ?? [])
+            }
+            var claimed: Set<String> = []
+            for (at, path) in reportPaths + ingestPaths {
+                if Self.reservedPaths.contains(path) {
+                    problems.append(Diagnostic(path: at, message: "\(path) is one of the server's own routes (\(Self.reservedPaths.sorted().joined(separator: ", ")))"))
+                } else if let owner = paths[Self.route(path)] {
+                    problems.append(Diagnostic(path: at, message: "\(path) is already served by pipeline \(owner)"))
+                } else if !claimed.insert(Self.route(path)).inserted {
+                    problems.append(Diagnostic(path: at, message: "\(path) is served twice by this pipeline"))
+                } else if !Self.isServablePath(path) {
+                    problems.append(Diagnostic(path: at, message: "\(path) cannot be served: use segments of letters, digits, '-', '_', '.' and '~', or {parameter}"))
                 }
             }
             guard problems.isEmpty else {
@@ -35,7 +41,7 @@ public struct ServedPipelines: Sendable {
                 continue
             }
             names[pipeline.name] = pipeline.file.path
-            for report in pipeline.reports { paths[Self.route(report.path)] = pipeline.name }
+            for path in claimed { paths[path] = pipeline.name }
             served.append(pipeline)
         }
         pipelines = served

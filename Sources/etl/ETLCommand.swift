@@ -4,6 +4,7 @@ import ClickHouseConnector
 import ETLComponents
 import ETLCore
 import Foundation
+import KafkaConnector
 import Logging
 import SQLConnector
 import ShopifyConnector
@@ -49,6 +50,7 @@ enum StandardComponents {
         ShopifyOrdersSource.register(into: &registry)
         ClickHouseSink.register(into: &registry)
         SQLSource.register(into: &registry)
+        KafkaSource.register(into: &registry)
         return registry
     }
 }

@@ -72,7 +72,8 @@ struct Serve: AsyncParsableCommand {
         let runner = Runner(store: store, logger: logger, redactor: session.redactor, stop: StopSignal()) { progress in
             Console.shared.progress(ProgressLine.render(progress))
         }
-        let server = ReportServer(pipelines: served, store: store, redactor: session.redactor, logger: logger)
+        let server = ReportServer(pipelines: served, store: store, redactor: session.redactor, logger: logger,
+                                  ingestToken: environment.setting("ETL_INGEST_TOKEN"))
         let listening = Atomic(false)
         // The server group shuts down gracefully on the first SIGTERM/SIGINT; as with `etl run`, a
         // second one exits at once (the last checkpoint is durable either way).

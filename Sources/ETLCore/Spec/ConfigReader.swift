@@ -252,6 +252,21 @@ public struct ConfigReader {
         return result
     }
 
+    /// An array of strings (e.g. a route's other paths); `nil` when absent or not one.
+    public mutating func stringList(_ key: String, required: Bool = false) -> [String]? {
+        guard let value = value(key, required: required) else { return nil }
+        guard case .array(let items) = value else {
+            report("expected an array of strings, found \(value.kindName)", at: key)
+            return nil
+        }
+        let strings = items.compactMap { if case .string(let text) = $0 { text } else { nil } }
+        guard strings.count == items.count else {
+            report("expected an array of strings", at: key)
+            return nil
+        }
+        return strings
+    }
+
     /// A nested object, read by its own reader.
     public mutating func object(_ key: String, required: Bool = false) -> ConfigReader? {
         guard let value = value(key, required: required) else { return nil }

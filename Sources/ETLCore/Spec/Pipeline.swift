@@ -95,6 +95,8 @@ public struct Pipeline: Sendable {
     public let mode: WriteMode
     /// When `etl serve` runs the pipeline, if it does on its own.
     public let schedule: Schedule?
+    /// The HTTP routes through which `etl serve` feeds the source, if any.
+    public let ingest: IngestSpec?
 
     /// What the transforms and the sink read of each source record, worked out backwards from the
     /// sink; the source may leave out everything else.
@@ -164,6 +166,14 @@ public struct Pipeline: Sendable {
                 scheduleReader.report("the source never ends: etl serve follows it, so it takes no schedule")
             }
         }
+        var ingest: IngestSpec?
+        if var ingestReader = reader.object("ingest") {
+            ingest = IngestSpec.read(&ingestReader, pipelineDirectory: URL(fileURLWithPath: file.path).deletingLastPathComponent().path)
+            ingestReader.finish()
+            if let source, !(source is any PublishingSource) {
+                ingestReader.report("the extract stage's source cannot be written to, so it cannot take ingest routes (a \"kafka\" source can)")
+            }
+        }
         reader.finish()
 
         let diagnostics = context.diagnostics.diagnostics
@@ -171,7 +181,7 @@ public struct Pipeline: Sendable {
             throw PipelineInvalid(path: file.path, diagnostics: diagnostics)
         }
         return Pipeline(name: name, file: file, source: source, transforms: transforms, sink: sink, description: description, reports: reports,
-                        mode: mode, schedule: schedule)
+                        mode: mode, schedule: schedule, ingest: ingest)
     }
 
     static func isValidName(_ name: String) -> Bool {
@@ -250,7 +260,7 @@ public struct Pipeline: Sendable {
             }
             var reportReader = ConfigReader(object: object, path: path, context: reader.context)
             if let report = ReportSpec.read(&reportReader) {
-                if reports.contains(where: { $0.path == report.path }) {
+                if reports.contains(where: { !Set($0.paths).isDisjoint(with: report.paths) }) {
                     reportReader.report("another report already serves \(report.path)", at: "path")
                 }
                 reports.append(report)

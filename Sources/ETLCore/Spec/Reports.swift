@@ -29,6 +29,10 @@ public struct ReportSpec: Sendable, Equatable {
     public let description: String?
     /// The HTTP path, e.g. `/top-products`; `{name}` segments are path parameters.
     public let path: String
+    /// More paths of the same report (`/api/report` beside `/v1/report`), with the same parameters.
+    public let alsoAt: [String]
+    /// Every path the report answers at.
+    public var paths: [String] { [path] + alsoAt }
     /// SQL with `{table}` (the sink's live table), `{limit}` and parameter placeholders.
     public let query: String
     let template: [ReportTemplate.Segment]
@@ -69,6 +73,7 @@ public struct ReportSpec: Sendable, Equatable {
         let name = config.string("name", required: true)
         let description = config.string("description")
         let path = config.string("path", required: true)
+        let alsoAt = config.stringList("also_at") ?? []
         let query = config.string("query", required: true)
         var limit: ReportLimit?
         if var limitConfig = config.object("limit") {
@@ -85,10 +90,15 @@ public struct ReportSpec: Sendable, Equatable {
         let notFound = config.string("not_found")
         let fields = ReportField.read(config.value("fields", required: true), at: "fields", &config)
 
-        if let path, !path.hasPrefix("/") || path.contains("?") || path == "/" {
-            config.report("\"\(path)\" is not a report path (like \"/top-products\")", at: "path")
+        for (key, path) in [("path", path)] + alsoAt.map({ ("also_at", Optional($0)) }) {
+            if let path, !path.hasPrefix("/") || path.contains("?") || path == "/" {
+                config.report("\"\(path)\" is not a report path (like \"/top-products\")", at: key)
+            }
         }
         let pathNames = path.map(pathParameterNames) ?? []
+        for other in alsoAt where pathParameterNames(other).sorted() != pathNames.sorted() {
+            config.report("\(other) must have the same {parameters} as \(path ?? "the path")", at: "also_at")
+        }
         for parameter in parameters where parameter.location == .path && !pathNames.contains(parameter.name) {
             config.report("the path has no {\(parameter.name)} segment", at: "parameters")
         }
@@ -128,7 +138,7 @@ public struct ReportSpec: Sendable, Equatable {
             }
         }
         guard let name, let path, let query, !fields.isEmpty else { return nil }
-        return ReportSpec(name: name, description: description, path: path, query: query, template: template, limit: limit, rankField: rank,
+        return ReportSpec(name: name, description: description, path: path, alsoAt: alsoAt, query: query, template: template, limit: limit, rankField: rank,
                           parameters: parameters, answer: answer, notFound: notFound ?? "nothing found for this request", fields: fields)
     }
 

@@ -23,11 +23,13 @@ struct ReportController {
 
     func addRoutes(to router: Router<BasicRequestContext>) {
         for (index, spec) in repository.pipeline.reports.enumerated() {
-            if let limit = spec.limit {
-                let parameter = LimitParameter(limit)
-                router.get(RouterPath(spec.path)) { request, _ in ranked(index, limit: parameter, request: request) }
-            } else {
-                router.get(RouterPath(spec.path)) { request, context in await parameterised(index, spec: spec, request: request, context: context) }
+            for path in spec.paths {
+                if let limit = spec.limit {
+                    let parameter = LimitParameter(limit)
+                    router.get(RouterPath(path)) { request, _ in ranked(index, limit: parameter, request: request) }
+                } else {
+                    router.get(RouterPath(path)) { request, context in await parameterised(index, spec: spec, request: request, context: context) }
+                }
             }
         }
     }

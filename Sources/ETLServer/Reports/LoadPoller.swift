@@ -2,7 +2,7 @@ import ETLCore
 import Logging
 import ServiceLifecycle
 
-/// Keeps a `ReportRepository` current: about every second it asks the sink for the pipeline's
+/// Keeps a `ReportRepository` current: twice a second it asks the sink for the pipeline's
 /// latest completed load and, when that is a new one, runs each report's query once (with
 /// `{limit}` at its maximum) and caches the rows of each ranked list. A failed poll makes the reports answer 503 until
 /// a poll succeeds again, so a ClickHouse outage shows within a second or two and heals by itself.
@@ -12,7 +12,7 @@ struct LoadPoller: Service {
     let redactor: Redactor
     let logger: Logger
 
-    static let interval = Duration.seconds(1)
+    static let interval = Duration.milliseconds(500)
     /// The latest-load check is a tiny query: a server that takes longer counts as unreachable.
     static let checkTimeout = Duration.seconds(5)
     /// A report query runs once per load, so it may take a while, but not forever: polling (and
@@ -77,7 +77,7 @@ struct LoadPoller: Service {
     }
 
     /// The latest run's state as `etl status` shows it (nil when the store cannot be read); read
-    /// here, once a second, so that report requests never touch SQLite.
+    /// here, twice a second, so that report requests never touch SQLite.
     private func currentRunState() -> String? {
         guard let runs = try? store.runs(pipeline: repository.pipeline.name, limit: 1) else { return nil }
         return runs.first?.displayedState(statePath: store.path) ?? PipelineStatus.neverRun
