@@ -10,14 +10,15 @@ enum Kafka {
     static func handle(_ type: rd_kafka_type_t, _ settings: [(String, String)], configure: (OpaquePointer) -> Void = { _ in }) throws -> OpaquePointer {
         let configuration = rd_kafka_conf_new()!
         var error = [CChar](repeating: 0, count: 512)
+        func text() -> String { String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) }
         for (key, value) in settings where rd_kafka_conf_set(configuration, key, value, &error, error.count) != RD_KAFKA_CONF_OK {
             rd_kafka_conf_destroy(configuration)
-            throw ETLError(.stageFailed, "kafka: cannot set \(key): \(String(cString: error))")
+            throw ETLError(.stageFailed, "kafka: cannot set \(key): \(text())")
         }
         configure(configuration)
         guard let handle = rd_kafka_new(type, configuration, &error, error.count) else {
             rd_kafka_conf_destroy(configuration)  // rd_kafka_new takes it only on success
-            throw ETLError(.stageFailed, "kafka: cannot start a client: \(String(cString: error)); check KAFKA_BROKERS")
+            throw ETLError(.stageFailed, "kafka: cannot start a client: \(text()); check KAFKA_BROKERS")
         }
         return handle
     }

@@ -47,7 +47,7 @@ struct CaptchaEventsTests {
     }
 
     /// Waits until `/v1/report` answers `expected`; how long that took, or nil after 20 s.
-    func waitForCounters(_ server: ServeProcess, _ expected: JSONValue, query: String = "") async throws -> Duration? {
+    static func waitForCounters(_ server: ServeProcess, _ expected: JSONValue, query: String = "") async throws -> Duration? {
         let start = ContinuousClock.now
         while ContinuousClock.now - start < .seconds(20) {
             let answer = try await server.json("/v1/report" + query)
@@ -83,7 +83,7 @@ struct CaptchaEventsTests {
         #expect(Set(events).count < 100, "the sample holds duplicates")
 
         let expected = Self.expectedCounters(events)
-        let took = try await waitForCounters(server, expected)
+        let took = try await Self.waitForCounters(server, expected)
         let answered = try await server.json("/v1/report").value
         #expect(took != nil, "\(JSONWriter.string(answered)) != \(JSONWriter.string(expected))")
         #expect(try await server.json("/api/report").value == expected, "/api/report is /v1/report")
@@ -119,7 +119,7 @@ struct CaptchaEventsTests {
         let good = Self.event("2021-01-22T18:20:42.159246", "serve", "9b2e4a1c-0000-4000-8000-000000000001", site)
         #expect(try await server.post("/v1/event", body: good).status == 202)
         let one = Self.expectedCounters([Event(day: "2021-01-22", type: "serve", correlation: "9b2e4a1c-0000-4000-8000-000000000001", site: site)])
-        #expect(try await waitForCounters(server, one) != nil)
+        #expect(try await Self.waitForCounters(server, one) != nil)
 
         let correlation = "9b2e4a1c-0000-4000-8000-000000000002"
         let refused: [(body: String, contentType: String, status: Int, field: String?)] = [
@@ -151,7 +151,7 @@ struct CaptchaEventsTests {
             Event(day: "2021-01-22", type: "serve", correlation: "9b2e4a1c-0000-4000-8000-000000000001", site: site),
             Event(day: "2021-01-22", type: "solve", correlation: correlation, site: site),
         ])
-        let took = try await waitForCounters(server, two)
+        let took = try await Self.waitForCounters(server, two)
         let answered = try await server.json("/v1/report").value
         #expect(took != nil, "\(JSONWriter.string(answered))")
         #expect(ContinuousClock.now - started < .seconds(2), "an accepted event is counted within 2 seconds")
@@ -186,7 +186,7 @@ struct CaptchaEventsTests {
             Event(day: "2021-01-22", type: "solve", correlation: "00000000-0000-4000-8000-000000000001", site: site),
             Event(day: "2021-01-23", type: "serve", correlation: "00000000-0000-4000-8000-000000000004", site: site),
         ])
-        let took = try await waitForCounters(server, expected)
+        let took = try await Self.waitForCounters(server, expected)
         let answered = try await server.json("/v1/report").value
         #expect(took != nil, "\(JSONWriter.string(answered))")
 
@@ -214,6 +214,56 @@ struct CaptchaEventsTests {
         }
         let result = await server.stop()
         #expect(!result.output.contains(token))
+    }
+}
+
+/// The same pipeline through a real Kafka-protocol broker (noida-db): two `etl serve` processes
+/// ingest and consume in one consumer group, each with its own checkpoint file.
+@Suite(.serialized, .enabled(if: ClickHouseHarness.isAvailable, ClickHouseHarness.unavailableComment),
+       .enabled(if: KafkaBroker.isAvailable, KafkaBroker.unavailableComment), SharedClickHouse())
+struct CaptchaEventsKafkaTests {
+    /// 400 events of 150 correlation ids over 4 sites and 3 days, with copies that differ in site,
+    /// time and letter case.
+    static func generatedEvents() -> [(body: [UInt8], event: CaptchaEventsTests.Event)] {
+        let sites = (1...4).map { "a0000000-0000-4000-8000-00000000000\($0)" }
+        return (0..<400).map { index in
+            let id = index % 150
+            let correlation = "c0000000-0000-4000-8000-\(String(format: "%012d", id))"
+            let type = (index / 150) % 2 == 0 ? "serve" : "solve"
+            let site = sites[(index * 7 + id) % 4]
+            let day = "2021-01-2\(2 + (index * 3) % 3)"
+            let time = "\(day)T\(String(format: "%02d", index % 24)):00:00.\(String(format: "%06d", index))"
+            let text = index % 5 == 0 ? correlation.uppercased() : correlation
+            return (CaptchaEventsTests.event(time, type, text, site), CaptchaEventsTests.Event(day: day, type: type, correlation: correlation, site: site))
+        }
+    }
+
+    @Test func twoServersInOneConsumerGroupCountEveryAcceptedEventOnce() async throws {
+        let directory = try TemporaryDirectory()
+        let broker = try await KafkaBroker.start(in: directory)
+        let environment = try await SharedClickHouse.freshDatabase().merging([
+            "KAFKA_BROKERS": broker.address, "KAFKA_TOPIC": "captcha-\(UUID().uuidString.prefix(8))",
+        ]) { $1 }
+        let servers = [
+            try await ServeProcess.start([CaptchaEventsTests.pipelinePath, "--state", "a.sqlite"], in: directory.url, environment: environment),
+            try await ServeProcess.start([CaptchaEventsTests.pipelinePath, "--state", "b.sqlite"], in: directory.url, environment: environment),
+        ]
+        let events = Self.generatedEvents()
+        for (index, item) in events.enumerated() {
+            let response = try await servers[index % 2].post(index % 3 == 0 ? "/api/event" : "/v1/event", body: item.body)
+            #expect(response.status == 202, "\(String(decoding: item.body, as: UTF8.self)): \(response.status) \(String(decoding: response.body, as: UTF8.self))")
+        }
+        let expected = CaptchaEventsTests.expectedCounters(events.map(\.event))
+        for server in servers {
+            let took = try await CaptchaEventsTests.waitForCounters(server, expected)
+            let answered = try await server.json("/v1/report").value
+            #expect(took != nil, "\(JSONWriter.string(answered)) != \(JSONWriter.string(expected))")
+        }
+        for server in servers {
+            let result = await server.stop()
+            #expect(result.status == 0 || result.status == 130, "\(result.output)")
+        }
+        await broker.stop()
     }
 }
 

@@ -80,7 +80,7 @@ public struct ReportParameter: Sendable, Equatable {
         case .string(let maxLength):
             return !text.isEmpty && text.count <= maxLength ? .string(text) : nil
         case .uuid:
-            return Self.isUUID(text) ? .uuid(text.lowercased()) : nil
+            return JSONSchema.isUUID(text) ? .uuid(text.lowercased()) : nil
         case .date(let min, let max):
             guard Self.isDate(text), min.map({ text >= $0 }) ?? true, max.map({ text <= $0 }) ?? true else { return nil }
             return .date(text)
@@ -117,14 +117,6 @@ public struct ReportParameter: Sendable, Equatable {
         let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
         let days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]
         return (1...days).contains(day)
-    }
-
-    static func isUUID(_ text: String) -> Bool {
-        let bytes = Array(text.utf8)
-        guard bytes.count == 36 else { return false }
-        return bytes.enumerated().allSatisfy { index, byte in
-            [8, 13, 18, 23].contains(index) ? byte == UInt8(ascii: "-") : byte.isHexDigit
-        }
     }
 
     static func read(name: String, _ config: inout ConfigReader) -> ReportParameter? {
@@ -249,12 +241,5 @@ extension ReportSpec {
             }
         }
         return .success(ReportArguments(values))
-    }
-}
-
-extension UInt8 {
-    fileprivate var isHexDigit: Bool {
-        (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(self) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(self)
-            || (UInt8(ascii: "A")...UInt8(ascii: "F")).contains(self)
     }
 }

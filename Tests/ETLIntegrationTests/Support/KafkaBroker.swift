@@ -1,0 +1,89 @@
+import Foundation
+import Testing
+
+/// A Kafka-protocol broker of a test's own: PyPI's `noida-db` (`scripts/test` installs 0.2.3) on a
+/// free loopback port with a temporary data directory. `stop()` kills it: it ignores SIGINT and
+/// SIGTERM when it inherits them ignored, as children of the test process do.
+final class KafkaBroker {
+    static let unavailableComment: Comment = "needs a Kafka-protocol broker: python3 -m pip install noida-db==0.2.3 (scripts/test installs it)"
+
+    /// In CI the Kafka tests always run, and fail without a broker.
+    static var isAvailable: Bool { ProcessInfo.processInfo.environment["CI"] != nil || executable != nil }
+
+    /// The broker binary inside the Python package. Not the `noida-db` entry point on PATH: that
+    /// is a Python wrapper which does not pass SIGINT on to the broker it starts.
+    static let executable: String? = {
+        let pipe = Pipe()
+        let python = Process()
+        python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        python.arguments = ["python3", "-c", "import noida_db, os; print(os.path.join(os.path.dirname(noida_db.__file__), 'noida-db'))"]
+        python.standardOutput = pipe
+        python.standardError = FileHandle.nullDevice
+        guard (try? python.run()) != nil else { return nil }
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        python.waitUntilExit()
+        return python.terminationStatus == 0 && FileManager.default.isExecutableFile(atPath: output) ? output : nil
+    }()
+
+    /// `127.0.0.1:PORT`, for `KAFKA_BROKERS`.
+    let address: String
+    private let process: Subprocess
+    private var stopped = false
+
+    private init(address: String, process: Subprocess) {
+        self.address = address
+        self.process = process
+    }
+
+    static func start(in directory: TemporaryDirectory) async throws -> KafkaBroker {
+        guard let executable else { throw TestFailure("noida-db is not on PATH: \(unavailableComment)") }
+        let port = try freeLoopbackPort()
+        let process = try Subprocess.start(["start", "--host", "127.0.0.1", "--only", "kafka", "--kafka-port", String(port), "--data-dir", directory.path("kafka")],
+                                           executable: executable, in: directory.url)
+        for _ in 0..<300 {
+            if canConnect(port) { return KafkaBroker(address: "127.0.0.1:\(port)", process: process) }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        process.signal(SIGKILL)
+        throw TestFailure("noida-db did not listen on \(port): \(await process.wait().output)")
+    }
+
+    deinit {
+        guard !stopped else { return }
+        process.signal(SIGKILL)
+        _ = process.waitBlocking()
+    }
+
+    func stop() async {
+        stopped = true
+        process.signal(SIGKILL)
+        _ = await process.wait()
+    }
+
+    private static func freeLoopbackPort() throws -> Int {
+        let socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(socket) }
+        var address = loopback(port: 0)
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, length) == 0 && getsockname(socket, $0, &length) == 0 }
+        }
+        guard bound else { throw TestFailure("no free loopback port: \(String(cString: strerror(errno)))") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    private static func canConnect(_ port: Int) -> Bool {
+        let socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(socket) }
+        var address = loopback(port: port)
+        return withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 } }
+    }
+
+    private static func loopback(port: Int) -> sockaddr_in {
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = UInt16(port).bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return address
+    }
+}
