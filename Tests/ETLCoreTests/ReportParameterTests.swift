@@ -93,6 +93,11 @@ struct ReportParameterTests {
             (#"{"name": "r", "path": "/a", "query": "SELECT 1 FROM {table}", "answer": "one", "fields": ["x"]}"#, "expected \"list\", \"object\""),
             (#"{"name": "r", "path": "/a", "query": "SELECT 1 FROM {table}", "fields": {"x": {"column": "c", "type": "date"}}}"#, "type must be one of"),
             (#"{"name": "r", "path": "/a", "query": "SELECT 1 FROM {table}", "limit": {"parameter": "n"}, "fields": ["x"]}"#, "needs the {limit} placeholder"),
+            (#"{"name": "r", "path": "/a", "query": "SELECT 1 FROM {table}", "answer": {"wrap": "w", "echo": ["from"]}, "fields": ["x"]}"#, "echo names from, which is not a declared parameter"),
+            (#"{"name": "r", "path": "/a", "query": "SELECT 1 FROM {table}", "answer": {"wrap": "w", "group_by": ["y"], "items": "i"}, "fields": ["x", "z"]}"#, "group_by names y"),
+            (#"{"name": "r", "path": "/a", "query": "SELECT 1 FROM {table}", "answer": {"wrap": "w", "group_by": ["x"]}, "fields": ["x", "z"]}"#, "group_by needs \"items\""),
+            (#"{"name": "r", "path": "/a", "query": "SELECT 1 FROM {table}", "answer": {"wrap": "w", "group_by": ["x", "z"], "items": "i"}, "fields": ["x", "z"]}"#, "leave some for the items"),
+            (#"{"name": "r", "path": "/a", "query": "SELECT 1 FROM {table}", "answer": {"wrap": "w", "group": ["x"]}, "fields": ["x", "z"]}"#, "unknown key \"group\""),
         ]
         for (text, message) in cases {
             let problems = try Self.read(text).problems
@@ -108,5 +113,32 @@ struct ReportParameterTests {
         #expect(throws: ReportShapeError.self) { try spec.shape(JSONObject([("p", .string("p1")), ("n", .string("twelve")), ("x", .int(5))])) }
         #expect(throws: ReportShapeError.self) { try spec.shape(JSONObject([("p", .string("p1"))])) }
         #expect(spec.notFoundMessage(ReportArguments(["product_id": .string("a'b")])) == "no product a'b")
+    }
+
+    /// A wrapped answer echoes the request's parameters and groups rows by the declared fields, in
+    /// the order of each group's first row.
+    @Test func wrappedAnswersEchoParametersAndGroupRows() throws {
+        let text = #"""
+            {"name": "r", "path": "/a", "parameters": {"from": {"type": "date"}, "to": {"type": "date"}, "site": {"type": "uuid", "repeated": true}},
+             "query": "SELECT * FROM {table} WHERE 1 [[AND d >= {from}]] [[AND d <= {to}]] [[AND s IN {site}]]",
+             "answer": {"wrap": "sites", "echo": ["from", "to", "site"], "group_by": ["site"], "items": "days"},
+             "fields": {"site": "s", "day": "d", "n": {"column": "n", "type": "int"}}}
+            """#
+        let read = try Self.read(text)
+        #expect(read.problems.isEmpty, "\(read.problems)")
+        let spec = try #require(read.spec)
+        func row(_ site: String, _ day: String, _ n: String) -> JSONObject { JSONObject([("s", .string(site)), ("d", .string(day)), ("n", .string(n))]) }
+        let rows = [row("b", "2021-01-01", "1"), row("b", "2021-01-02", "2"), row("a", "2021-01-01", "3"), row("b", "2021-01-03", "4")]
+        func day(_ day: String, _ n: Int64) -> JSONValue { .object(JSONObject([("day", .string(day)), ("n", .int(n))])) }
+        let answer = try spec.answer(rows: rows, arguments: ReportArguments(["from": .date("2021-01-01"), "site": .list([.uuid("a"), .uuid("b")])]))
+        #expect(answer == .object(JSONObject([
+            ("from", .string("2021-01-01")), ("to", .null), ("site", .array([.string("a"), .string("b")])),
+            ("sites", .array([
+                .object(JSONObject([("site", .string("b")), ("days", .array([day("2021-01-01", 1), day("2021-01-02", 2), day("2021-01-03", 4)]))])),
+                .object(JSONObject([("site", .string("a")), ("days", .array([day("2021-01-01", 3)]))])),
+            ])),
+        ])), "\(answer.map(JSONWriter.string) ?? "nil")")
+        #expect(try spec.answer(rows: [], arguments: .none) == .object(JSONObject([("from", .null), ("to", .null), ("site", .null), ("sites", .array([]))])))
+        #expect(throws: ReportShapeError.self) { try spec.answer(rows: [JSONObject([("s", .string("a"))])], arguments: .none) }
     }
 }

@@ -21,8 +21,8 @@ struct CaptchaEventsTests {
         let site: String
     }
 
-    /// The counters for `events` in the order received, as `/v1/report` must answer them.
-    static func expectedCounters(_ events: [Event], sites: Set<String>? = nil, from: String? = nil, to: String? = nil) -> JSONValue {
+    /// Served and solved per (day, site) of `events` in the order received, sorted by day then site.
+    static func counts(_ events: [Event], sites: Set<String>? = nil, from: String? = nil, to: String? = nil) -> [(day: String, site: String, served: Int64, solved: Int64)] {
         var seen: Set<String> = []
         var counts: [String: (served: Int64, solved: Int64)] = [:]  // "day site" -> counts
         for event in events where seen.insert("\(event.type) \(event.correlation)").inserted {
@@ -33,12 +33,44 @@ struct CaptchaEventsTests {
             if event.type == "serve" { count.served += 1 } else { count.solved += 1 }
             counts["\(event.day) \(event.site)"] = count
         }
-        let rows = counts.keys.sorted().map { key -> JSONValue in
+        return counts.keys.sorted().map { key in
             let parts = key.split(separator: " ")
-            return .object(JSONObject([("time", .string("\(parts[0])T00:00:00")), ("site_id", .string(String(parts[1]))),
-                                       ("served", .int(counts[key]!.served)), ("solved", .int(counts[key]!.solved))]))
+            return (String(parts[0]), String(parts[1]), counts[key]!.served, counts[key]!.solved)
+        }
+    }
+
+    /// The counters for `events` in the order received, as `/v1/report` must answer them.
+    static func expectedCounters(_ events: [Event], sites: Set<String>? = nil, from: String? = nil, to: String? = nil) -> JSONValue {
+        let rows = counts(events, sites: sites, from: from, to: to).map { count -> JSONValue in
+            .object(JSONObject([("time", .string("\(count.day)T00:00:00")), ("site_id", .string(count.site)), ("served", .int(count.served)), ("solved", .int(count.solved))]))
         }
         return .object(JSONObject([("counters", .array(rows))]))
+    }
+
+    /// The same counts as `/v2/report` must answer them: per site, its days, with the solve rate
+    /// as a 4-decimal string (see `rateAsText`).
+    static func expectedSites(_ events: [Event], sites: Set<String>? = nil, from: String? = nil, to: String? = nil) -> JSONValue {
+        let counts = counts(events, sites: sites, from: from, to: to)
+        let siteIDs = Array(Set(counts.map(\.site))).sorted()
+        let grouped = siteIDs.map { site -> JSONValue in
+            let days = counts.filter { $0.site == site }.map { count -> JSONValue in
+                let rate: JSONValue = count.served == 0 ? .null : .string(String(format: "%.4f", Double(count.solved) / Double(count.served)))
+                return .object(JSONObject([("day", .string(count.day)), ("served", .int(count.served)), ("solved", .int(count.solved)), ("solve_rate", rate)]))
+            }
+            return .object(JSONObject([("site_id", .string(site)), ("days", .array(days))]))
+        }
+        return .object(JSONObject([("from", from.map(JSONValue.string) ?? .null), ("to", to.map(JSONValue.string) ?? .null), ("sites", .array(grouped))]))
+    }
+
+    /// `value` with each number that is not an integer as a 4-decimal string, so that a rate
+    /// rounded by ClickHouse compares with one computed here.
+    static func rateAsText(_ value: JSONValue) -> JSONValue {
+        switch value {
+        case .double(let double): .string(String(format: "%.4f", double))
+        case .array(let items): .array(items.map(rateAsText))
+        case .object(let object): .object(JSONObject(object.fields.map { ($0.key, rateAsText($0.value)) }))
+        default: value
+        }
     }
 
     func startServer(_ directory: TemporaryDirectory, extra: [String: String] = [:]) async throws -> ServeProcess {
@@ -102,10 +134,18 @@ struct CaptchaEventsTests {
             let answer = try await server.json("/v1/report" + filter.query)
             let want = Self.expectedCounters(events, sites: filter.sites, from: filter.from, to: filter.to)
             #expect(answer.status == 200 && answer.value == want, "\(filter.query): \(JSONWriter.string(answer.value)) != \(JSONWriter.string(want))")
+            let bySite = try await server.json("/v2/report" + filter.query)
+            let wantBySite = Self.expectedSites(events, sites: filter.sites, from: filter.from, to: filter.to)
+            #expect(bySite.status == 200 && Self.rateAsText(bySite.value) == wantBySite,
+                    "/v2/report\(filter.query): \(JSONWriter.string(bySite.value)) != \(JSONWriter.string(wantBySite))")
         }
+        let all = try await server.json("/v2/report")
+        #expect(Self.rateAsText(all.value) == Self.expectedSites(events), "/v2/report: \(JSONWriter.string(all.value))")
         for bad in ["?site_id=nope", "?from=2021-13-01", "?from=2022-05-02&to=2022-05-01", "?from=2022-05-01&from=2022-05-02"] {
-            let answer = try await server.json("/v1/report" + bad)
-            #expect(answer.status == 400 && answer.value["parameter"] != nil, "\(bad): \(answer)")
+            for path in ["/v1/report", "/v2/report"] {
+                let answer = try await server.json(path + bad)
+                #expect(answer.status == 400 && answer.value["parameter"] != nil, "\(path)\(bad): \(answer)")
+            }
         }
         _ = await server.stop()
     }

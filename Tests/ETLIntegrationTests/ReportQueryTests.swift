@@ -75,7 +75,7 @@ struct ReportQueryTests {
         func answer(_ texts: [String: [String]]) async throws -> JSONValue {
             guard case .success(let arguments) = report.arguments(texts) else { throw TestFailure("refused: \(texts)") }
             let rows = try await sink.reportRows(report, arguments: arguments, mode: .replace, timeout: .seconds(10))
-            return .object(JSONObject([("counters", .array(try rows.map { .object(try report.shape($0)) }))]))
+            return try #require(try report.answer(rows: rows, arguments: arguments))
         }
         let awkward = "it's \\ \"q\" \u{0} \n 😀 '; DROP TABLE events; --"
         let all = try await answer(["echo": [awkward]])

@@ -114,6 +114,7 @@ public struct ReportSpec: Sendable, Equatable {
         if limit == nil, parameters.isEmpty, rank != nil { config.report("rank numbers the rows of a ranked list: it needs limit", at: "rank") }
         if answer != .object, notFound != nil { config.report("not_found is the 404 of an \"object\" answer", at: "not_found") }
         if limit != nil, answer != .list { config.report("a ranked list answers a list", at: "answer") }
+        if case .wrapped(let wrapping) = answer { check(wrapping, parameters: parameters, fields: fields, &config) }
         var template: [ReportTemplate.Segment] = []
         if let query {
             switch ReportTemplate.parse(query) {
@@ -175,12 +176,41 @@ public struct ReportSpec: Sendable, Equatable {
         switch value {
         case .string("list"): return .list
         case .string("object"): return .object
-        case .object(let object) where object.fields.count == 1:
-            if case .string(let key)? = object["wrap"], !key.isEmpty { return .wrapped(key) }
+        case .object(let object):
+            var reader = ConfigReader(object: object, path: ConfigReader.childPath(config.path, "answer"), context: config.context)
+            let key = reader.string("wrap", required: true)
+            let echoed = reader.stringList("echo") ?? []
+            let groupFields = reader.stringList("group_by")
+            let items = reader.string("items")
+            reader.finish()
+            if groupFields != nil, items == nil { reader.report("group_by needs \"items\", the key of each group's rows", at: "items") }
+            if groupFields == nil, items != nil { reader.report("items names the rows of a group: it needs group_by", at: "items") }
+            guard let key, !key.isEmpty else { return .list }
+            var grouping: ReportGrouping?
+            if let groupFields, let items { grouping = ReportGrouping(fields: groupFields, items: items) }
+            return .wrapped(ReportWrapping(key: key, echoed: echoed, grouping: grouping))
         default: break
         }
         config.report("expected \"list\", \"object\" or {\"wrap\": \"key\"}", at: "answer")
         return .list
+    }
+
+    /// Checks a wrapped answer against the report's parameters and fields.
+    private static func check(_ wrapping: ReportWrapping, parameters: [ReportParameter], fields: [ReportField], _ config: inout ConfigReader) {
+        let at = "answer"
+        for name in wrapping.echoed where !parameters.contains(where: { $0.name == name }) {
+            config.report("echo names \(name), which is not a declared parameter", at: at)
+        }
+        if wrapping.echoed.contains(wrapping.key) { config.report("\(wrapping.key) is both the wrapped key and an echoed parameter", at: at) }
+        guard let grouping = wrapping.grouping else { return }
+        let names = fields.map(\.name)
+        for name in grouping.fields where !names.contains(name) {
+            config.report("group_by names \(name), which is not one of the fields", at: at)
+        }
+        if grouping.fields.contains(grouping.items) { config.report("items (\(grouping.items)) is also a group_by field", at: at) }
+        if grouping.fields.isEmpty || names.allSatisfy(grouping.fields.contains) {
+            config.report("group_by must name some of the fields, and leave some for the items", at: at)
+        }
     }
 }
 
@@ -190,13 +220,6 @@ public struct ReportLimit: Sendable, Equatable {
     public let parameter: String
     public let defaultCount: Int
     public let maximum: Int
-}
-
-/// The shape of a report's answer.
-public enum ReportAnswer: Sendable, Equatable {
-    case list
-    case object
-    case wrapped(String)
 }
 
 /// A report query whose rows do not fit the report's `fields`.

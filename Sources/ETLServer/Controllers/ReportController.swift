@@ -111,24 +111,10 @@ struct ReportController {
 
     /// The response for a query's rows, shaped as the report declares.
     static func answer(_ spec: ReportSpec, rows: [JSONObject], arguments: ReportArguments) throws(ReportShapeError) -> AnswerCache.Answer {
-        let value: JSONValue
-        var status = HTTPResponse.Status.ok
-        switch spec.answer {
-        case .list:
-            value = .array(try rows.map { row throws(ReportShapeError) in .object(try spec.shape(row)) })
-        case .wrapped(let key):
-            value = .object(JSONObject([(key, .array(try rows.map { row throws(ReportShapeError) in .object(try spec.shape(row)) }))]))
-        case .object:
-            if let row = rows.first {
-                value = .object(try spec.shape(row))
-            } else {
-                status = .notFound
-                value = .object(JSONObject([("error", .string(spec.notFoundMessage(arguments)))]))
-            }
-        }
+        let value = try spec.answer(rows: rows, arguments: arguments)
         var bytes: [UInt8] = []
-        JSONWriter.write(value, into: &bytes)
-        return AnswerCache.Answer(status: status, body: ByteBuffer(bytes: bytes))
+        JSONWriter.write(value ?? .object(JSONObject([("error", .string(spec.notFoundMessage(arguments)))])), into: &bytes)
+        return AnswerCache.Answer(status: value == nil ? .notFound : .ok, body: ByteBuffer(bytes: bytes))
     }
 
     private func unavailable(_ reason: String, runState: String) -> Response {
