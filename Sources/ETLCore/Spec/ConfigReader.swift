@@ -1,3 +1,4 @@
+import Foundation
 import Synchronization
 
 /// One problem in a pipeline file, located by its JSON path (`$.transform[1].field`).
@@ -27,22 +28,27 @@ public final class DiagnosticLog: Sendable {
 }
 
 /// What reading a config needs besides the JSON: the environment for `${VAR}`, where problems go,
-/// and where secret values are registered so that logs and errors never show them.
+/// where secret values are registered so that logs and errors never show them, and the folder of
+/// the pipeline file, which files it names are relative to.
 public struct ConfigContext: Sendable {
     public let environment: [String: String]
     public let diagnostics: DiagnosticLog
     public let redactor: Redactor
+    /// The pipeline file's folder; nil when the config is not read from a file (paths then stay
+    /// relative to the current directory).
+    public let pipelineDirectory: String?
     /// Collects every key a factory reads, with its default: the component's documentation.
     let options: OptionLog?
 
-    public init(environment: [String: String], diagnostics: DiagnosticLog = DiagnosticLog(), redactor: Redactor) {
-        self.init(environment: environment, diagnostics: diagnostics, redactor: redactor, options: nil)
+    public init(environment: [String: String], diagnostics: DiagnosticLog = DiagnosticLog(), redactor: Redactor, pipelineDirectory: String? = nil) {
+        self.init(environment: environment, diagnostics: diagnostics, redactor: redactor, pipelineDirectory: pipelineDirectory, options: nil)
     }
 
-    init(environment: [String: String], diagnostics: DiagnosticLog, redactor: Redactor, options: OptionLog?) {
+    init(environment: [String: String], diagnostics: DiagnosticLog, redactor: Redactor, pipelineDirectory: String? = nil, options: OptionLog?) {
         self.environment = environment
         self.diagnostics = diagnostics
         self.redactor = redactor
+        self.pipelineDirectory = pipelineDirectory
         self.options = options
     }
 }
@@ -158,6 +164,14 @@ public struct ConfigReader {
     public mutating func string(_ key: String, default defaultValue: String) -> String {
         note(key, default: defaultValue)
         return string(key) ?? defaultValue
+    }
+
+    /// A file or folder the pipeline file names: a relative path is relative to the pipeline
+    /// file's folder, so that the file works from any current directory.
+    public mutating func filePath(_ key: String, required: Bool = false) -> String? {
+        guard let path = string(key, required: required) else { return nil }
+        guard !path.hasPrefix("/"), let directory = context.pipelineDirectory else { return path }
+        return URL(fileURLWithPath: directory).appendingPathComponent(path).standardizedFileURL.path
     }
 
     /// A string that must never be shown: it is registered with the redactor as soon as it is read.

@@ -43,7 +43,7 @@ public struct IngestSpec: Sendable {
     public let key: String
     public let routes: [IngestRoute]
 
-    static func read(_ config: inout ConfigReader, pipelineDirectory: String) -> IngestSpec? {
+    static func read(_ config: inout ConfigReader) -> IngestSpec? {
         let key = config.string("key", required: true)
         var routes: [IngestRoute] = []
         switch config.value("routes", required: true) {
@@ -55,7 +55,7 @@ public struct IngestSpec: Sendable {
                     continue
                 }
                 var reader = ConfigReader(object: object, path: at, context: config.context)
-                if let route = IngestRoute.read(&reader, pipelineDirectory: pipelineDirectory) {
+                if let route = IngestRoute.read(&reader) {
                     if let key, !route.record.contains(where: { $0.name == key }) {
                         reader.report("the record has no field \(key), which keys the messages (ingest.key)", at: "record")
                     }
@@ -103,9 +103,9 @@ public struct IngestRoute: Sendable {
         return record
     }
 
-    static func read(_ config: inout ConfigReader, pipelineDirectory: String) -> IngestRoute? {
+    static func read(_ config: inout ConfigReader) -> IngestRoute? {
         let path = config.string("path", required: true)
-        let schemaFile = config.string("schema", required: true)
+        let schemaFile = config.filePath("schema", required: true)
         let alsoAt = config.stringList("also_at") ?? []
         let schemaPath = config.string("schema_path")
         let batch = config.string("batch")
@@ -130,9 +130,8 @@ public struct IngestRoute: Sendable {
         }
         var schema: JSONSchema?
         if let schemaFile {
-            let resolved = schemaFile.hasPrefix("/") ? schemaFile : URL(fileURLWithPath: pipelineDirectory).appendingPathComponent(schemaFile).standardizedFileURL.path
             do {
-                schema = try JSONSchema.load(path: resolved)
+                schema = try JSONSchema.load(path: schemaFile)
             } catch {
                 config.report("\(error)", at: "schema")
             }

@@ -129,7 +129,8 @@ public struct Pipeline: Sendable {
                 Diagnostic(path: "$", message: "expected a JSON object with version, name, extract, transform and load"),
             ])
         }
-        let context = ConfigContext(environment: environment, redactor: redactor)
+        let context = ConfigContext(environment: environment, redactor: redactor,
+                                    pipelineDirectory: URL(fileURLWithPath: file.path).deletingLastPathComponent().path)
         var reader = ConfigReader(object: object, path: "$", context: context)
 
         let version = reader.int("version", default: supportedVersion, in: 1...Int.max)
@@ -168,7 +169,7 @@ public struct Pipeline: Sendable {
         }
         var ingest: IngestSpec?
         if var ingestReader = reader.object("ingest") {
-            ingest = IngestSpec.read(&ingestReader, pipelineDirectory: URL(fileURLWithPath: file.path).deletingLastPathComponent().path)
+            ingest = IngestSpec.read(&ingestReader)
             ingestReader.finish()
             if let source, !(source is any PublishingSource) {
                 ingestReader.report("the extract stage's source cannot be written to, so it cannot take ingest routes (a \"kafka\" source can)")
