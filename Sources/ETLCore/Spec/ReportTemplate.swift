@@ -12,8 +12,10 @@ enum ReportTemplate {
         let message: String
     }
 
-    /// `{name}` is a placeholder when `name` is a plain name; any other `{` is text.
-    static func parse(_ query: String) -> Result<[Segment], Problem> {
+    /// `{name}` is a placeholder when `name` is a plain name; any other `{` is text. Without
+    /// `optionalSections`, `[[` and `]]` are text too (SQL that is not a report's, where they may
+    /// be nested arrays).
+    static func parse(_ query: String, optionalSections: Bool = true) -> Result<[Segment], Problem> {
         var top: [Segment] = []
         var section: [Segment]?
         var text = ""
@@ -24,12 +26,12 @@ enum ReportTemplate {
             text = ""
         }
         while let character = rest.first {
-            if rest.hasPrefix("[[") {
+            if optionalSections, rest.hasPrefix("[[") {
                 guard section == nil else { return .failure(Problem(message: "optional sections [[ ... ]] cannot be nested")) }
                 flush()
                 section = []
                 rest = rest.dropFirst(2)
-            } else if rest.hasPrefix("]]") {
+            } else if optionalSections, rest.hasPrefix("]]") {
                 guard section != nil else { return .failure(Problem(message: "]] closes no [[ section")) }
                 flush()
                 top.append(.optional(section!))
@@ -67,20 +69,45 @@ enum ReportTemplate {
         return (all, outside)
     }
 
-    static func render(_ segments: [Segment], table: String, limit: String, arguments: ReportArguments, literal: (ReportValue?) -> String) -> String {
+    /// The SQL of `segments`: each placeholder replaced by `names` (SQL text such as the quoted
+    /// table) or else by `literal` of its argument; an optional section is kept when every
+    /// placeholder in it has a name or an argument.
+    static func render(_ segments: [Segment], names: [String: String], arguments: ReportArguments, literal: (ReportValue?) -> String) -> String {
         var sql = ""
         for segment in segments {
             switch segment {
             case .text(let text): sql += text
-            case .placeholder("table"): sql += table
-            case .placeholder("limit"): sql += limit
-            case .placeholder(let name): sql += literal(arguments.values[name])
+            case .placeholder(let name): sql += names[name] ?? literal(arguments.values[name])
             case .optional(let inner):
-                let given = placeholders(inner).all.allSatisfy { ["table", "limit"].contains($0) || arguments.values[$0] != nil }
-                if given { sql += render(inner, table: table, limit: limit, arguments: arguments, literal: literal) }
+                let given = placeholders(inner).all.allSatisfy { names[$0] != nil || arguments.values[$0] != nil }
+                if given { sql += render(inner, names: names, arguments: arguments, literal: literal) }
             }
         }
         return sql
+    }
+}
+
+/// `{name}` placeholders in SQL that is not a report query (a ClickHouse migration), found as in
+/// report queries but without optional sections.
+public enum SQLTemplate {
+    public struct UnknownPlaceholder: Error, Sendable, CustomStringConvertible {
+        public let name: String
+        public let known: [String]
+        public var description: String {
+            "{\(name)} is not a placeholder (known: \(known.sorted().map { "{\($0)}" }.joined(separator: ", ")))"
+        }
+    }
+
+    /// `sql` with each placeholder replaced by its value in `values` (SQL text, inserted as it is).
+    public static func fill(_ sql: String, with values: [String: String]) throws(UnknownPlaceholder) -> String {
+        guard case .success(let segments) = ReportTemplate.parse(sql, optionalSections: false) else {
+            preconditionFailure("only optional sections make a template unparseable")
+        }
+        if let unknown = ReportTemplate.placeholders(segments).all.sorted().first(where: { values[$0] == nil }) {
+            throw UnknownPlaceholder(name: unknown, known: Array(values.keys))
+        }
+        // Every placeholder has a value, so no argument literal is ever asked for.
+        return ReportTemplate.render(segments, names: values, arguments: .none, literal: { _ in "NULL" })
     }
 }
 

@@ -52,7 +52,7 @@ public struct ReportSpec: Sendable, Equatable {
     /// The query for one request: `{table}` replaced by the quoted live table, `{limit}` by the
     /// maximum, each parameter by `literal` of its value (`nil`: not given, the sink's NULL).
     public func sql(table: String, arguments: ReportArguments = .none, literal: (ReportValue?) -> String) -> String {
-        ReportTemplate.render(template, table: table, limit: limit.map { String($0.maximum) } ?? "", arguments: arguments, literal: literal)
+        ReportTemplate.render(template, names: ["table": table, "limit": limit.map { String($0.maximum) } ?? ""], arguments: arguments, literal: literal)
     }
 
     /// The 404 message for `arguments`: `not_found` with each `{name}` replaced by its value.
