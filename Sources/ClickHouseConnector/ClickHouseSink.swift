@@ -23,6 +23,8 @@ import Logging
 /// - `_etl_loads`: one row per completed load (pipeline, table, run id and key, rows, batches,
 ///   time), so a server on another host can tell that data is ready without the checkpoint file.
 ///   In `append` and `merge` a run records one each time it has caught up with its source.
+/// - `etl_migrations`: the pipeline's applied migrations (`ClickHouseMigrations`), which every
+///   session applies once the tables exist, before the first batch.
 public struct ClickHouseSink: Sink {
     static let loadsTable = "_etl_loads"
 
@@ -33,6 +35,8 @@ public struct ClickHouseSink: Sink {
     /// `order_by` as the file gives it, when it does.
     let declaredOrderBy: [String]?
     let retry: RetryPolicy
+    /// The `migrations` folder's migrations, when the load declares one.
+    let migrations: ClickHouseMigrations?
 
     public static func register(into registry: inout ComponentRegistry) {
         registry.registerSink("clickhouse") { config in
@@ -45,6 +49,7 @@ public struct ClickHouseSink: Sink {
             let orderByText = config.string("order_by")
             let giveUp = config.int("max_retry_seconds", default: 60, in: 0...86_400)
             let compress = config.bool("compress", default: false)
+            let migrationsDirectory = config.filePath("migrations")
 
             if let url, URL(string: url)?.scheme.map({ ["http", "https"].contains($0) }) != true {
                 config.report("\"\(url)\" is not a ClickHouse HTTP URL (like http://localhost:8123)", at: "url")
@@ -69,10 +74,18 @@ public struct ClickHouseSink: Sink {
             for name in orderBy where !columns.contains(where: { $0.name == name }) && columnMap != nil {
                 config.report("\"\(name)\" is not one of the columns", at: "order_by")
             }
-            guard let url, let table, let columnMap, columns.count == columnMap.count else { return nil }
+            var migrations: ClickHouseMigrations?
+            if let migrationsDirectory, let table {
+                do throws(ClickHouseMigrations.Problems) {
+                    migrations = try ClickHouseMigrations.read(directory: migrationsDirectory, table: table, database: database)
+                } catch {
+                    for message in error.messages { config.report(message, at: "migrations") }
+                }
+            }
+            guard let url, let table, let columnMap, columns.count == columnMap.count, migrationsDirectory == nil || migrations != nil else { return nil }
             let client = ClickHouseClient(configuration: .init(url: url, user: user, password: password?.value ?? "", database: database, compressInserts: compress))
             return ClickHouseSink(client: client, table: table, columns: columns, orderBy: orderBy, declaredOrderBy: declaredOrderBy,
-                                  retry: RetryPolicy(giveUpAfter: .seconds(giveUp)))
+                                  retry: RetryPolicy(giveUpAfter: .seconds(giveUp)), migrations: migrations)
         }
     }
 
@@ -94,9 +107,27 @@ public struct ClickHouseSink: Sink {
     func stagingTable(runKey: String) -> String { "\(table)__staging_run_\(runKey)" }
 
     public func openSession(context: StageContext) async throws -> any SinkSession {
+        try await openMigratedSession(context: context).session
+    }
+
+    /// Whether the load declares `migrations`.
+    public var hasMigrations: Bool { migrations != nil }
+
+    /// What `etl migrate` does: creates the tables the pipeline loads into, if missing, and applies
+    /// its migrations. Returns each migration's name and whether this call applied it.
+    public func migrate(context: StageContext) async throws -> [(name: String, isNew: Bool)] {
+        try await openMigratedSession(context: context).migrations
+    }
+
+    /// A session whose tables exist and whose migrations are applied.
+    private func openMigratedSession(context: StageContext) async throws -> (session: ClickHouseSinkSession, migrations: [(name: String, isNew: Bool)]) {
         let session = ClickHouseSinkSession(sink: self, context: context)
         try await session.retrying("prepare the tables") { try await session.prepare() }
-        return session
+        guard let migrations else { return (session, []) }
+        let outcomes = try await session.retrying("apply the migrations of \(migrations.directory)") {
+            try await migrations.apply(client: client, pipeline: context.pipeline, logger: context.logger)
+        }
+        return (session, outcomes)
     }
 
     public func discardRun(context: StageContext) async throws {

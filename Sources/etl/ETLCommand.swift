@@ -27,7 +27,7 @@ struct ETLCommand: AsyncParsableCommand {
         commandName: "etl",
         abstract: "A resumable ETL job runner: declarative pipelines, SQLite checkpoints, atomic loads.",
         version: version,
-        subcommands: [Run.self, Resume.self, Status.self, State.self, Validate.self, Serve.self]
+        subcommands: [Run.self, Resume.self, Status.self, State.self, Validate.self, Migrate.self, Serve.self]
     )
 
     /// At most two malloc arenas, set before the work starts. glibc otherwise gives each thread
@@ -139,7 +139,7 @@ struct RunSession {
     }
 
     /// One clear line on standard error, and the documented exit code.
-    private func report(_ error: any Error) -> ExitCode {
+    func report(_ error: any Error) -> ExitCode {
         Console.shared.line("error: \(redactor.redact(String(describing: error)))")
         switch error {
         case let error as ETLError:
