@@ -71,6 +71,18 @@ struct PipelineSpecTests {
         #expect(secret?.origin == "TOKEN")
         #expect(redactor.redact("401 for s3cr3t-token-value at shop") == "401 for *** at shop")
     }
+
+    /// A file a pipeline file names is relative to the pipeline file's folder, not to the current
+    /// directory; without a pipeline file it stays as written.
+    @Test func filePathsAreRelativeToThePipelineFile() {
+        let object = JSONObject([("up", .string("../migrations/p")), ("here", .string("schemas/s.json")), ("absolute", .string("/etc/x"))])
+        var reader = ConfigReader(object: object, path: "$.load", context: ConfigContext(environment: [:], redactor: Redactor(), pipelineDirectory: "/repo/pipelines"))
+        #expect(reader.filePath("up") == "/repo/migrations/p")
+        #expect(reader.filePath("here") == "/repo/pipelines/schemas/s.json")
+        #expect(reader.filePath("absolute") == "/etc/x")
+        var withoutFile = ConfigReader(object: object, path: "$.load", context: ConfigContext(environment: [:], redactor: Redactor()))
+        #expect(withoutFile.filePath("here") == "schemas/s.json")
+    }
 }
 
 struct TransformTests {

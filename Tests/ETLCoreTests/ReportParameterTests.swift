@@ -142,3 +142,21 @@ struct ReportParameterTests {
         #expect(throws: ReportShapeError.self) { try spec.answer(rows: [JSONObject([("s", .string("a"))])], arguments: .none) }
     }
 }
+
+/// `{name}` placeholders of SQL that is not a report (ClickHouse migrations).
+struct SQLTemplateTests {
+    @Test func placeholdersAreFilledAndBracketsAreText() throws {
+        let sql = try SQLTemplate.fill("CREATE VIEW {database}.v AS SELECT [[1]], arr[i[1]], '{\"json\": 1}' FROM {database}.{table}",
+                                       with: ["table": "`t`", "database": "`db`"])
+        #expect(sql == "CREATE VIEW `db`.v AS SELECT [[1]], arr[i[1]], '{\"json\": 1}' FROM `db`.`t`")
+    }
+
+    @Test func anUnknownPlaceholderIsNamed() {
+        #expect(throws: SQLTemplate.UnknownPlaceholder.self) { try SQLTemplate.fill("SELECT * FROM {tabel}", with: ["table": "t"]) }
+        do {
+            _ = try SQLTemplate.fill("SELECT * FROM {tabel}", with: ["table": "t", "database": "d"])
+        } catch {
+            #expect(error.description == "{tabel} is not a placeholder (known: {database}, {table})")
+        }
+    }
+}
