@@ -203,9 +203,11 @@ struct CaptchaEventsTests {
     }
 
     /// `POST /v2/events`: each item accepted or rejected on its own; the envelope is checked whole.
+    /// Also: the server applied the pipeline's migration, whose view keeps the first received copies.
     @Test func theSecondVersionTakesBatchesAndRejectsItemsOneByOne() async throws {
         let directory = try TemporaryDirectory()
-        let server = try await startServer(directory)
+        let environment = try await SharedClickHouse.freshDatabase().merging(["ETL_QUEUE_PATH": directory.path("queue")]) { $1 }
+        let server = try await ServeProcess.start([Self.pipelinePath, "--state", "s.sqlite"], in: directory.url, environment: environment)
         let site = "5d1c2b3a-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
         func item(_ ts: String, _ kind: String, _ n: Int) -> String {
             #"{"ts": \#(ts), "kind": "\#(kind)", "correlation": "00000000-0000-4000-8000-\#(String(format: "%012d", n))", "site": "\#(site)"}"#
@@ -229,6 +231,11 @@ struct CaptchaEventsTests {
         let took = try await Self.waitForCounters(server, expected)
         let answered = try await server.json("/v1/report").value
         #expect(took != nil, "\(JSONWriter.string(answered))")
+        let firstReceived = try await clickHouseClient(for: environment).rows("SELECT type, correlation_id, time FROM captcha_first_received ORDER BY correlation_id, type")
+        #expect(firstReceived == [
+            ["serve", "00000000-0000-4000-8000-000000000001", "2021-01-22T18:20:42.159000"], ["solve", "00000000-0000-4000-8000-000000000001", "2021-01-22T18:20:42.159000"],
+            ["serve", "00000000-0000-4000-8000-000000000004", "2021-01-23T18:20:42.159000"],
+        ], "\(firstReceived)")
 
         let tooMany = "{\"events\": [" + Array(repeating: item("1611339642159", "serve", 9), count: 1001).joined(separator: ",") + "]}"
         for (body, field) in [(tooMany, "events"), (#"{"events": {}}"#, "events"), (#"{"items": []}"#, "events")] {
