@@ -91,8 +91,9 @@ COPY --from=build /staging/usr/local/bin/ /usr/local/bin/
 
 WORKDIR /app
 # Pipeline files are resolved relative to /app: `etl run pipelines/shopify.json`. Every file of
-# pipelines/ is copied, pipelines/reviews.json too.
+# pipelines/ is copied, pipelines/reviews.json too, and the migrations they name (../migrations/…).
 COPY pipelines ./pipelines
+COPY migrations ./migrations
 COPY examples ./examples
 
 ENV ETL_STATE_PATH=/var/lib/etl/state.sqlite \
