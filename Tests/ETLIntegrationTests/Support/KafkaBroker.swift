@@ -37,11 +37,11 @@ final class KafkaBroker {
 
     static func start(in directory: TemporaryDirectory) async throws -> KafkaBroker {
         guard let executable else { throw TestFailure("noida-db is not on PATH: \(unavailableComment)") }
-        let port = try freeLoopbackPort()
+        let port = try Loopback.freePort()
         let process = try Subprocess.start(["start", "--host", "127.0.0.1", "--only", "kafka", "--kafka-port", String(port), "--data-dir", directory.path("kafka")],
                                            executable: executable, in: directory.url)
         for _ in 0..<300 {
-            if canConnect(port) { return KafkaBroker(address: "127.0.0.1:\(port)", process: process) }
+            if Loopback.canConnect(port) { return KafkaBroker(address: "127.0.0.1:\(port)", process: process) }
             try await Task.sleep(for: .milliseconds(50))
         }
         process.signal(SIGKILL)
@@ -58,32 +58,5 @@ final class KafkaBroker {
         stopped = true
         process.signal(SIGKILL)
         _ = await process.wait()
-    }
-
-    private static func freeLoopbackPort() throws -> Int {
-        let socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(socket) }
-        var address = loopback(port: 0)
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, length) == 0 && getsockname(socket, $0, &length) == 0 }
-        }
-        guard bound else { throw TestFailure("no free loopback port: \(String(cString: strerror(errno)))") }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
-
-    private static func canConnect(_ port: Int) -> Bool {
-        let socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(socket) }
-        var address = loopback(port: port)
-        return withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 } }
-    }
-
-    private static func loopback(port: Int) -> sockaddr_in {
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = UInt16(port).bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        return address
     }
 }

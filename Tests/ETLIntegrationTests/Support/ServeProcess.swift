@@ -16,9 +16,9 @@ final class ServeProcess {
         self.url = url
     }
 
-    /// `etl serve --port 0 arguments…`, once it prints that it listens.
-    static func start(_ arguments: [String], in directory: URL, environment: [String: String]) async throws -> ServeProcess {
-        let process = try Subprocess.start(["serve", "--port", "0"] + arguments, in: directory, environment: environment)
+    /// `etl serve --port PORT arguments…` (0: a free port), once it prints that it listens.
+    static func start(_ arguments: [String], in directory: URL, environment: [String: String], port: Int = 0) async throws -> ServeProcess {
+        let process = try Subprocess.start(["serve", "--port", String(port)] + arguments, in: directory, environment: environment)
         for _ in 0..<500 {
             if let line = process.stdoutSoFar.split(separator: "\n").first(where: { $0.hasPrefix("etl serve listening on ") }) {
                 return ServeProcess(process: process, url: String(line.dropFirst("etl serve listening on ".count)))
@@ -39,6 +39,13 @@ final class ServeProcess {
     func stop() async -> Subprocess.Result {
         stopped = true
         process.signal(SIGTERM)
+        return await process.wait()
+    }
+
+    /// SIGKILL, as a crash: no shutdown at all. Then the exit status and output.
+    func kill() async -> Subprocess.Result {
+        stopped = true
+        process.signal(SIGKILL)
         return await process.wait()
     }
 
