@@ -10,21 +10,32 @@ enum Kafka {
     static func handle(_ type: rd_kafka_type_t, _ settings: [(String, String)], configure: (OpaquePointer) -> Void = { _ in }) throws -> OpaquePointer {
         let configuration = rd_kafka_conf_new()!
         var error = [CChar](repeating: 0, count: 512)
-        func text() -> String { String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) }
         for (key, value) in settings where rd_kafka_conf_set(configuration, key, value, &error, error.count) != RD_KAFKA_CONF_OK {
             rd_kafka_conf_destroy(configuration)
-            throw ETLError(.stageFailed, "kafka: cannot set \(key): \(text())")
+            throw ETLError(.stageFailed, "kafka: cannot set \(key): \(text(error))")
         }
         configure(configuration)
         guard let handle = rd_kafka_new(type, configuration, &error, error.count) else {
             rd_kafka_conf_destroy(configuration)  // rd_kafka_new takes it only on success
-            throw ETLError(.stageFailed, "kafka: cannot start a client: \(text()); check KAFKA_BROKERS")
+            throw ETLError(.stageFailed, "kafka: cannot start a client: \(text(error)); check KAFKA_BROKERS")
         }
         return handle
     }
 
     static func describe(_ error: rd_kafka_resp_err_t) -> String {
         String(cString: rd_kafka_err2str(error))
+    }
+
+    /// What made `handle` unusable, after librdkafka reported `RD_KAFKA_RESP_ERR__FATAL`.
+    static func fatalError(of handle: OpaquePointer) -> String {
+        var text = [CChar](repeating: 0, count: 512)
+        let error = rd_kafka_fatal_error(handle, &text, text.count)
+        return "\(describe(error)): \(Self.text(text))"
+    }
+
+    /// The NUL-terminated text librdkafka wrote into `buffer`.
+    private static func text(_ buffer: [CChar]) -> String {
+        String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }
 
@@ -124,7 +135,9 @@ final class KafkaPublisher: TopicPublisher, @unchecked Sendable {
 /// `acknowledge`, after the runner checkpointed the batch, so a crash re-reads at most the
 /// batches since; the run's cursor (each partition's next offset) skips what this consumer
 /// already loaded. Partitions move between the group's consumers as they come and go (librdkafka's
-/// rebalancing); a partition taken over starts at the group's committed offset.
+/// rebalancing); a partition taken over starts at the group's committed offset. A consumer
+/// restarted after a crash rejoins as the same static member, so the group does not wait for the
+/// dead one; one that does not come back has its partitions moved after `session.timeout.ms`.
 final class KafkaReader: SourceReader {
     private let handle: OpaquePointer
     private let topic: String
@@ -144,7 +157,9 @@ final class KafkaReader: SourceReader {
     /// How long a run that does not follow waits for its partitions before it fails.
     static let assignmentTimeout = Duration.seconds(60)
 
-    init(brokers: String, topic: String, group: String, next: [Int32: Int64], batchSize: Int, maxBatchWait: Duration, following: Bool,
+    /// `instance`: the group member's name, the same every time this consumer restarts with its
+    /// checkpoint store (`StageContext.storeKey`), and unique in the group; empty for a dynamic member.
+    init(brokers: String, topic: String, group: String, instance: String, next: [Int32: Int64], batchSize: Int, maxBatchWait: Duration, following: Bool,
          fields: FieldSelection, logger: Logger) throws {
         self.topic = topic
         self.fields = fields
@@ -154,10 +169,18 @@ final class KafkaReader: SourceReader {
         self.maxBatchWait = maxBatchWait
         self.following = following
         self.logger = logger
-        handle = try Kafka.handle(RD_KAFKA_CONSUMER, [
+        var settings = [
             ("bootstrap.servers", brokers), ("group.id", group), ("enable.auto.commit", "false"), ("enable.auto.offset.store", "false"),
             ("auto.offset.reset", "earliest"), ("enable.partition.eof", "true"),
-        ])
+            // How long the partitions of a consumer that died (and was not restarted) wait
+            // before the group hands them to the others.
+            ("session.timeout.ms", "10000"),
+        ]
+        // A static member (KIP-345): restarted after a crash, this consumer takes its own member
+        // and partitions back at once, instead of waiting for the group to time the dead member
+        // out and rebalance.
+        if !instance.isEmpty { settings.append(("group.instance.id", instance)) }
+        handle = try Kafka.handle(RD_KAFKA_CONSUMER, settings)
         rd_kafka_poll_set_consumer(handle)
         let topics = rd_kafka_topic_partition_list_new(1)!
         defer { rd_kafka_topic_partition_list_destroy(topics) }
@@ -212,6 +235,9 @@ final class KafkaReader: SourceReader {
                 continue
             case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
                 throw ETLError(.stageFailed, "kafka: no broker of \(brokers) answers; check KAFKA_BROKERS and that the brokers run")
+            case RD_KAFKA_RESP_ERR__FATAL:
+                // Typically fenced: another consumer joined with this one's group.instance.id.
+                throw ETLError(.stageFailed, "kafka: fatal: \(Kafka.fatalError(of: handle)); if another etl uses this checkpoint file or a copy of it, give each its own ETL_STATE_PATH")
             case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC, RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
                 logger.warning("kafka: topic \(topic) does not exist yet; waiting for it (create it, or let the first event create it)")
                 continue

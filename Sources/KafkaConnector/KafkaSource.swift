@@ -82,7 +82,8 @@ public struct KafkaSource: PublishingSource {
                 }
                 next = Self.offsets(in: cursor)
             }
-            return try KafkaReader(brokers: brokers, topic: topic, group: group, next: next, batchSize: batchSize, maxBatchWait: maxBatchWait,
+            let instance = context.storeKey.isEmpty ? "" : "\(context.pipeline)-\(context.storeKey)"
+            return try KafkaReader(brokers: brokers, topic: topic, group: group, instance: instance, next: next, batchSize: batchSize, maxBatchWait: maxBatchWait,
                                    following: context.following, fields: fields, logger: context.logger)
         }
         var offset: Int64 = 0

@@ -98,6 +98,9 @@ public struct BatchRecord: Sendable, Codable, Equatable {
 /// WAL mode, versioned migrations; a batch's loaded mark and the cursor advance are one transaction.
 public final class CheckpointStore: Sendable {
     public let path: String
+    /// Random, made with the file: this store's name outside it, the same in all its runs and
+    /// restarts and different in every other store (see `StageContext.storeKey`).
+    public let key: String
     private let database: DatabasePool
 
     public init(path: String) throws(ETLError) {
@@ -110,6 +113,7 @@ public final class CheckpointStore: Sendable {
             configuration.label = "etl.checkpoints"
             database = try Self.openPool(path: path, configuration: configuration)
             try Self.migrator.migrate(database)
+            key = try database.read { db in try String.fetchOne(db, sql: "SELECT key FROM store_identity") } ?? ""
         } catch {
             throw ETLError(.checkpointStore,
                            "cannot open the checkpoint store at \(path): check that the directory is writable and the file is an etl state file (set ETL_STATE_PATH to choose another)",
@@ -189,6 +193,9 @@ public final class CheckpointStore: Sendable {
                     updated_at DATETIME NOT NULL
                 );
                 """)
+        }
+        migrator.registerMigration("v5: store key") { db in
+            try db.execute(sql: "CREATE TABLE store_identity (key TEXT NOT NULL); INSERT INTO store_identity VALUES (lower(hex(randomblob(8))))")
         }
         return migrator
     }

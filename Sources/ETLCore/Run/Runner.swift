@@ -162,7 +162,7 @@ public struct Runner: Sendable {
         var runLogger = logger
         runLogger[metadataKey: "run_id"] = "\(run.id)"
         runLogger[metadataKey: "pipeline"] = "\(run.pipeline)"
-        return StageContext(runID: run.id, runKey: run.key, pipeline: run.pipeline, logger: runLogger, resumesCompletion: resumesCompletion,
+        return StageContext(runID: run.id, runKey: run.key, storeKey: store.key, pipeline: run.pipeline, logger: runLogger, resumesCompletion: resumesCompletion,
                             mode: pipeline.mode, replacesLive: run.replacesLive, following: following)
     }
 

@@ -6,6 +6,10 @@ public struct StageContext: Sendable {
     /// The run's name for what sinks keep outside the checkpoint file (staging names, load
     /// records): unique even across checkpoint files, which each number their runs from 1.
     public let runKey: String
+    /// The checkpoint store's name: the same in every run and restart that keeps its place in this
+    /// store, and different in any other store. What a consumer calls itself to a broker so that,
+    /// restarted after a crash, it takes its own place back at once (Kafka's `group.instance.id`).
+    public let storeKey: String
     public let pipeline: String
     public let logger: Logger
     /// The run had already started its swap before it was interrupted: the sink must not recreate
@@ -19,10 +23,11 @@ public struct StageContext: Sendable {
     /// The run waits for more input when the source has none (`--follow`) instead of completing.
     public let following: Bool
 
-    public init(runID: Int64, runKey: String, pipeline: String, logger: Logger, resumesCompletion: Bool = false,
+    public init(runID: Int64, runKey: String, storeKey: String = "", pipeline: String, logger: Logger, resumesCompletion: Bool = false,
                 mode: WriteMode = .replace, replacesLive: Bool = true, following: Bool = false) {
         self.runID = runID
         self.runKey = runKey
+        self.storeKey = storeKey
         self.pipeline = pipeline
         self.logger = logger
         self.resumesCompletion = resumesCompletion
