@@ -149,10 +149,9 @@ final class EmbeddedLogReader: SourceReader {
         let clock = ContinuousClock()
         var deadline: ContinuousClock.Instant?
         while records.count < batchSize {
-            guard var scanner = try openScanner() else { break }
+            guard let scanner = try openScanner() else { break }
             let next = try scanner.next(path: path)
             let position = scanner.position
-            self.scanner = scanner
             switch next {
             case .record(_, let value):
                 var record: JSONValue
