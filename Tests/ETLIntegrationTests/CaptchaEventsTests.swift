@@ -172,6 +172,7 @@ struct CaptchaEventsTests {
             (#"{"time": "2021-01-22T18:20:42", "type": "serve""#, "application/json", 400, "$"),
             (#"["time"]"#, "application/json", 400, "$"),
             (String(decoding: Self.event("2021-01-22T18:20:42", "serve", correlation, site), as: UTF8.self), "text/plain", 415, nil),
+            (String(decoding: Self.event("2021-01-22T18:20:42", "serve", correlation, site), as: UTF8.self), "application/jsonl", 415, nil),
             (#"{"time": "2021-01-22T18:20:42", "type": "serve", "correlation_id": "\#(correlation)", "site_id": "\#(site)", "pad": ""# + String(repeating: "x", count: 70_000) + #""}"#,
              "application/json", 413, nil),
         ]
@@ -182,6 +183,9 @@ struct CaptchaEventsTests {
             #expect(value?["error"] != nil)
             if let field = request.field { #expect(value?["field"] == .string(field), "\(request.body.prefix(120)): \(String(decoding: response.body, as: UTF8.self))") }
         }
+        // The media type is matched without regard to case, spaces or parameters (a copy of the
+        // first event: it changes no count).
+        #expect(try await server.post("/v1/event", body: good, contentType: " Application/JSON ; charset=utf-8").status == 202)
         // A later copy of the first event, with another site and time, changes nothing; a new
         // event with an offset in its time is counted on its UTC day.
         #expect(try await server.post("/v1/event", body: Self.event("2021-01-25T01:00:00", "serve", "9B2E4A1C-0000-4000-8000-000000000001", correlation)).status == 202)
