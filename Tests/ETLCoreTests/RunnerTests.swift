@@ -114,6 +114,26 @@ struct RunnerTests {
         #expect(run.expectedTotal == 2)
     }
 
+    @Test func aFollowingRunThatNeverCatchesUpStillPublishesItsBatches() async throws {
+        let published = PublishCount()
+        var registry = ComponentRegistry()
+        registry.registerSource("endless") { _ in EndlessSource() }
+        registry.registerSink("counting") { _ in CountingSink(published: published) }
+        let text = #"{"version": 1, "name": "endless-test", "extract": {"type": "endless"}, "load": {"type": "counting", "mode": "append"}}"#
+        let pipeline = try Pipeline.build(file: PipelineFile(path: directory.path + "/endless.json", text: text), registry: registry,
+                                          environment: [:], redactor: Redactor())
+        let stop = StopSignal()
+        let runner = try runner(stop: stop)
+        let following = Task { try await runner.start(pipeline, options: RunOptions(follow: true)) }
+        try await Task.sleep(for: .milliseconds(1_700))
+        let whileRunning = published.value
+        stop.request()
+        await #expect { try await following.value } throws: { ($0 as? ETLError)?.code == .interrupted }
+        // A batch every 50 ms, never a moment with nothing to read: without the publish interval
+        // the sink would hear of its batches only at the stop, and readers' caches never.
+        #expect(whileRunning >= 2, "published \(whileRunning) times in 1.7 s")
+    }
+
     @Test func latestRunFindsTheNewestAndTheNewestResumable() throws {
         let store = try CheckpointStore(path: directory.appendingPathComponent("state.sqlite").path)
         #expect(try store.latestRun(resumable: true) == nil)
@@ -201,4 +221,56 @@ final class DiscardingSession: SinkSession {
     func discardBatches(from sequence: Int) async throws {}
     func load(_ batch: consuming LoadBatch) async throws {}
     func complete() async throws {}
+}
+
+/// A continuous source that always has a batch: one record every 50 ms, so a following run never
+/// catches up.
+struct EndlessSource: Source {
+    var isIncremental: Bool { true }
+    var isContinuous: Bool { true }
+
+    func openReader(after cursor: JSONValue?, fields: FieldSelection, context: StageContext) async throws -> any SourceReader {
+        EndlessReader(next: cursor.flatMap { if case .int(let value) = $0 { value } else { nil } } ?? 0)
+    }
+}
+
+final class EndlessReader: SourceReader {
+    private var next: Int64
+    let expectedTotal: Int? = nil
+
+    init(next: Int64) { self.next = next }
+
+    func next() async throws -> SourceBatch? {
+        try await Task.sleep(for: .milliseconds(50))
+        next += 1
+        return SourceBatch(records: [.object(JSONObject([("id", .int(next))]))], cursor: .int(next))
+    }
+}
+
+/// How many times a sink was told its batches are ready.
+final class PublishCount: Sendable {
+    private let count = Atomic<Int>(0)
+
+    func add() { count.add(1, ordering: .relaxed) }
+    var value: Int { count.load(ordering: .relaxed) }
+}
+
+/// An `append` sink that keeps nothing and counts its `complete` calls.
+struct CountingSink: Sink {
+    let published: PublishCount
+
+    func problems(with mode: WriteMode) -> [String] { [] }
+    func openSession(context: StageContext) async throws -> any SinkSession { CountingSession(published: published) }
+    func discardRun(context: StageContext) async throws {}
+}
+
+final class CountingSession: SinkSession {
+    let published: PublishCount
+
+    init(published: PublishCount) { self.published = published }
+
+    func landedBatches() async throws -> [Int: StagedBatch] { [:] }
+    func discardBatches(from sequence: Int) async throws {}
+    func load(_ batch: consuming LoadBatch) async throws {}
+    func complete() async throws { published.add() }
 }

@@ -61,6 +61,11 @@ public struct Runner: Sendable {
     public let stop: StopSignal
     public let onProgress: @Sendable (RunProgress) -> Void
 
+    /// A following run tells the sink its checkpointed batches are ready (`complete`) each time it
+    /// catches up with its source, and at least this often when it never does (a steady stream):
+    /// readers' caches start over on each such load, so this bounds how long they miss new rows.
+    static let publishInterval = Duration.milliseconds(500)
+
     public init(store: CheckpointStore, logger: Logger, redactor: Redactor, stop: StopSignal,
                 onProgress: @escaping @Sendable (RunProgress) -> Void = { _ in }) {
         self.store = store
@@ -244,6 +249,7 @@ public struct Runner: Sendable {
         let advancesState = pipeline.source.isIncremental
         // Checkpointed batches the sink has not yet been told are ready (`complete`).
         var unpublished = 0
+        var lastPublished = clock.now
         // The batch between its extraction and its checkpoint. Its rows leave with the load
         // (`load` is then nil), so that the sink can free them as it writes them out.
         var current: (cursor: JSONValue, records: Int, rows: Int, readAt: ContinuousClock.Instant, load: LoadBatch?)?
@@ -306,6 +312,13 @@ public struct Runner: Sendable {
                 // Only now may the source let go of the input (commit offsets, mark files done).
                 stage = .extract
                 try await batches?.acknowledge(through: batch.cursor)
+                if context.following, unpublished > 0, clock.now - lastPublished >= Self.publishInterval {
+                    stage = .complete
+                    try await session.complete()
+                    unpublished = 0
+                    lastPublished = clock.now
+                    stage = .extract
+                }
                 action = machine.batchCheckpointed(stopRequested: stop.isRequested)
 
             case .awaitInput(let discardingFrom):
@@ -315,6 +328,7 @@ public struct Runner: Sendable {
                     stage = .complete
                     try await session.complete()
                     unpublished = 0
+                    lastPublished = clock.now
                 }
                 stage = .checkpoint
                 try store.recordCaughtUp(runID: run.id)
