@@ -76,6 +76,8 @@ let package = Package(
         .systemLibrary(name: "CRdKafka", path: "Sources/CRdKafka", providers: [.apt(["librdkafka-dev"])]),
         // Generic components: jsonl source and sink, and the transforms.
         .target(name: "ETLComponents", dependencies: ["ETLCore"]),
+        // Partner product files: the partner XML format (FoundationXML's XMLParser, over libxml2).
+        .target(name: "PartnerFilesConnector", dependencies: ["ETLCore"]),
         // `etl serve`: status and the reports declared in pipeline files, over HTTP. Knows sinks only
         // through `QueryableSink`, so no connector.
         .target(
@@ -111,6 +113,7 @@ let package = Package(
                            .product(name: "GRDB", package: "GRDB.swift"), .product(name: "PostgresNIO", package: "postgres-nio"),
                            .product(name: "Logging", package: "swift-log")]
         ),
+        .testTarget(name: "PartnerFilesConnectorTests", dependencies: ["PartnerFilesConnector", "ETLCore"]),
         .testTarget(name: "KafkaConnectorTests", dependencies: ["KafkaConnector", "ETLCore", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "ShopifyConnectorTests", dependencies: ["ShopifyConnector", "ETLCore", "HTTPClient"]),
         .testTarget(
