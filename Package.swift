@@ -76,8 +76,9 @@ let package = Package(
         .systemLibrary(name: "CRdKafka", path: "Sources/CRdKafka", providers: [.apt(["librdkafka-dev"])]),
         // Generic components: jsonl source and sink, and the transforms.
         .target(name: "ETLComponents", dependencies: ["ETLCore"]),
-        // Partner product files: the partner XML format (FoundationXML's XMLParser, over libxml2).
-        .target(name: "PartnerFilesConnector", dependencies: ["ETLCore"]),
+        // Partner product files: the partner XML format (FoundationXML's XMLParser, over libxml2)
+        // and the S3 client.
+        .target(name: "PartnerFilesConnector", dependencies: ["ETLCore", "HTTPClient"]),
         // `etl serve`: status and the reports declared in pipeline files, over HTTP. Knows sinks only
         // through `QueryableSink`, so no connector.
         .target(
@@ -110,10 +111,11 @@ let package = Package(
         .testTarget(
             name: "ETLIntegrationTests",
             dependencies: ["etl", "ETLCore", "ETLComponents", "ETLServer", "HTTPClient", "ClickHouseConnector", "ShopifyStandInKit", "SQLConnector", "KafkaConnector",
+                           "PartnerFilesConnector",
                            .product(name: "GRDB", package: "GRDB.swift"), .product(name: "PostgresNIO", package: "postgres-nio"),
                            .product(name: "Logging", package: "swift-log")]
         ),
-        .testTarget(name: "PartnerFilesConnectorTests", dependencies: ["PartnerFilesConnector", "ETLCore"]),
+        .testTarget(name: "PartnerFilesConnectorTests", dependencies: ["PartnerFilesConnector", "ETLCore", "HTTPClient"]),
         .testTarget(name: "KafkaConnectorTests", dependencies: ["KafkaConnector", "ETLCore", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "ShopifyConnectorTests", dependencies: ["ShopifyConnector", "ETLCore", "HTTPClient"]),
         .testTarget(

@@ -102,6 +102,14 @@ final class EasyHandle: @unchecked Sendable {
             },
             ccurl_easy_setopt_pointer(curl, CURLOPT_XFERINFODATA, userData),
         ]
+        if let signing = request.awsSigning {
+            codes += [
+                ccurl_easy_setopt_string(curl, CURLOPT_AWS_SIGV4, signing.provider),
+                // Apart, not as CURLOPT_USERPWD: a secret may contain ':'.
+                ccurl_easy_setopt_string(curl, CURLOPT_USERNAME, signing.accessKey),
+                ccurl_easy_setopt_string(curl, CURLOPT_PASSWORD, signing.secretKey),
+            ]
+        }
         // libcurl reads the body where it is (CURLOPT_POSTFIELDS, not a copy), so the transfer
         // runs inside the closure that holds the body's bytes in place.
         let code = withBodyBytes(request) { body in

@@ -17,6 +17,8 @@ public struct HTTPRequest: Sendable {
     /// waited for (once per `execute`; not when it could not be sent): for work that should start
     /// only once the request is on its way, so that it cannot hold up the sending.
     public var onSent: (@Sendable () -> Void)?
+    /// Sign the request with AWS Signature Version 4 (libcurl's `CURLOPT_AWS_SIGV4`).
+    public var awsSigning: AWSSigning?
 
     public init(
         method: String = "GET",
@@ -24,7 +26,8 @@ public struct HTTPRequest: Sendable {
         headers: [(name: String, value: String)] = [],
         body: [UInt8]? = nil,
         compressBody: Bool = false,
-        timeout: Duration? = nil
+        timeout: Duration? = nil,
+        awsSigning: AWSSigning? = nil
     ) {
         self.method = method
         self.url = url
@@ -32,5 +35,28 @@ public struct HTTPRequest: Sendable {
         self.body = body
         self.compressBody = compressBody
         self.timeout = timeout
+        self.awsSigning = awsSigning
     }
+}
+
+/// The credentials and scope of an AWS Signature Version 4: libcurl computes the signature, the
+/// `X-Amz-Date` header and the `Authorization` header. Its description never shows the secret.
+public struct AWSSigning: Sendable, CustomStringConvertible {
+    public var region: String
+    /// `s3`, for S3 and the services that speak its API.
+    public var service: String
+    public var accessKey: String
+    public var secretKey: String
+
+    public init(region: String, service: String, accessKey: String, secretKey: String) {
+        self.region = region
+        self.service = service
+        self.accessKey = accessKey
+        self.secretKey = secretKey
+    }
+
+    /// libcurl's `provider1[:provider2[:region[:service]]]`.
+    var provider: String { "aws:amz:\(region):\(service)" }
+
+    public var description: String { "AWS SigV4 (\(service), \(region), key \(accessKey))" }
 }

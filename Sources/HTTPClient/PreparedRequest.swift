@@ -7,13 +7,15 @@ struct PreparedRequest: Sendable {
     let url: String
     /// `scheme://host:port/path`, for error messages.
     let redactedURL: String
-    /// Query, user and password of the URL: scrubbed from libcurl's error text, just in case.
+    /// Query, user and password of the URL, and an AWS secret key: scrubbed from libcurl's error
+    /// text, just in case.
     let secrets: [String]
     /// `Name: value` lines for CURLOPT_HTTPHEADER.
     let headerLines: [String]
     let body: [UInt8]?
     let timeout: Duration?
     let onSent: (@Sendable () -> Void)?
+    let awsSigning: AWSSigning?
 
     init(_ request: HTTPRequest) throws(HTTPClientError) {
         guard let handle = curl_url() else {
@@ -32,7 +34,7 @@ struct PreparedRequest: Sendable {
         let port = Self.part(handle, CURLUPART_PORT, flags: UInt32(CURLU_DEFAULT_PORT)) ?? "?"
         let path = Self.part(handle, CURLUPART_PATH) ?? "/"
         redactedURL = "\(scheme!)://\(host):\(port)\(path)"
-        secrets = [CURLUPART_QUERY, CURLUPART_USER, CURLUPART_PASSWORD].compactMap { Self.part(handle, $0) }
+        secrets = ([CURLUPART_QUERY, CURLUPART_USER, CURLUPART_PASSWORD].compactMap { Self.part(handle, $0) } + [request.awsSigning?.secretKey].compactMap { $0 })
             .filter { !$0.isEmpty }
 
         guard !request.method.isEmpty, request.method.utf8.allSatisfy(Self.isTokenByte) else {
@@ -52,8 +54,10 @@ struct PreparedRequest: Sendable {
             lines.append(value.isEmpty ? "\(name);" : "\(name): \(value)")
         }
         // An empty Expect disables libcurl's "Expect: 100-continue" on larger bodies, which costs
-        // a round trip (or a one-second wait with servers that ignore it).
-        if !request.headers.contains(where: { $0.name.lowercased() == "expect" }) {
+        // a round trip (or a one-second wait with servers that ignore it). Not on a signed request:
+        // libcurl 7.88 lists the removed header among the signed ones, and no server can match
+        // that signature (S3 answers 100-continue, so there the round trip is all it costs).
+        if request.awsSigning == nil, !request.headers.contains(where: { $0.name.lowercased() == "expect" }) {
             lines.append("Expect:")
         }
 
@@ -68,6 +72,7 @@ struct PreparedRequest: Sendable {
         headerLines = lines
         timeout = request.timeout
         onSent = request.onSent
+        awsSigning = request.awsSigning
     }
 
     /// `message` with the URL's secrets masked.

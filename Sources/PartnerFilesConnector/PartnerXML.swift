@@ -1,13 +1,9 @@
 import ETLCore
 import Foundation
-#if canImport(FoundationXML)
-import FoundationXML
-#endif
 
 /// Partner product files turned into product JSON: `<nsx:items>` holding `<nsx:item id="…">`
 /// elements, each with a category, a description, images (`type`, `url`) and prices (currency,
-/// value). The files use the `nsx:` prefix without declaring it, so they are parsed without
-/// namespace processing and elements are known by their local name (`nsx:item` is `item`).
+/// value), parsed as an `XMLTree` (no namespace processing: `nsx:item` is `item`).
 ///
 /// The rules (README, "Partner product files"):
 /// - An item needs a non-empty `id`, `category`, `description` and at least one price, each with a
@@ -45,7 +41,8 @@ public enum PartnerXML {
     }
 
     public static func convert(_ data: Data) throws(FileError) -> Conversion {
-        let root = try parse(data)
+        let root: XMLTree.Element
+        do { root = try XMLTree.parse(data) } catch { throw FileError(message: error.message) }
         guard root.name == "items" else {
             throw FileError(message: "the root element is <\(root.qualifiedName)>, not <nsx:items>: not a partner product file")
         }
@@ -68,7 +65,7 @@ public enum PartnerXML {
         let reason: String
     }
 
-    private static func product(_ item: Element) -> Result<JSONValue, Invalid> {
+    private static func product(_ item: XMLTree.Element) -> Result<JSONValue, Invalid> {
         guard let id = item.attributes["id"].flatMap(trimmed) else { return .failure(Invalid(reason: "no id attribute")) }
         guard let category = item.child("category")?.trimmedText else { return .failure(Invalid(reason: "no category")) }
         guard let description = item.child("description")?.trimmedText else { return .failure(Invalid(reason: "no description")) }
@@ -106,86 +103,5 @@ public enum PartnerXML {
         return (1...2).contains(parts.count) && parts.allSatisfy { !$0.isEmpty && $0.allSatisfy { (0x30...0x39).contains($0) } }
     }
 
-    private static func trimmed(_ text: String) -> String? {
-        let text = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        return text.isEmpty ? nil : text
-    }
-
-    // MARK: - The element tree
-
-    /// An element as the file has it: local name, attributes, child elements and its own text.
-    /// Partner files are small (tens of items), so a tree per file is simpler than streaming.
-    private final class Element {
-        let qualifiedName: String
-        let name: String
-        let attributes: [String: String]
-        var children: [Element] = []
-        var text = ""
-
-        init(qualifiedName: String, attributes: [String: String]) {
-            self.qualifiedName = qualifiedName
-            name = qualifiedName.split(separator: ":").last.map(String.init) ?? qualifiedName
-            self.attributes = attributes
-        }
-
-        func children(named name: String) -> [Element] { children.filter { $0.name == name } }
-        func child(_ name: String) -> Element? { children.first { $0.name == name } }
-        /// The text without surrounding white space; nil when that leaves nothing.
-        var trimmedText: String? { PartnerXML.trimmed(text) }
-    }
-
-    private final class TreeBuilder: NSObject, XMLParserDelegate {
-        var root: Element?
-        /// The first error the parser reported; `parse()` itself does not always fail (a file cut off
-        /// after an opening tag parses "successfully" on Linux).
-        var error: Error?
-        /// Elements opened and not closed yet: a whole file closes them all.
-        private(set) var open: [Element] = []
-
-        func parser(_ parser: XMLParser, didStartElement elementName: String, namespaceURI: String?, qualifiedName: String?,
-                    attributes: [String: String] = [:]) {
-            let element = Element(qualifiedName: elementName, attributes: attributes)
-            if let parent = open.last { parent.children.append(element) } else { root = element }
-            open.append(element)
-        }
-
-        func parser(_ parser: XMLParser, didEndElement elementName: String, namespaceURI: String?, qualifiedName: String?) {
-            open.removeLast()
-        }
-
-        func parser(_ parser: XMLParser, foundCharacters string: String) {
-            open.last?.text += string
-        }
-
-        func parser(_ parser: XMLParser, foundCDATA block: Data) {
-            open.last?.text += String(decoding: block, as: UTF8.self)
-        }
-
-        func parser(_ parser: XMLParser, parseErrorOccurred error: Error) {
-            if self.error == nil { self.error = Self.unlessNamespaceError(error) }
-        }
-
-        /// libxml2 reports each use of the undeclared `nsx:` prefix (XML_NS_ERR_UNDEFINED_NAMESPACE,
-        /// 201, passed on as the error code); it goes on parsing, and without namespace processing
-        /// the prefix is only part of the name.
-        static func unlessNamespaceError(_ error: Error) -> Error? {
-            (error as NSError).code == 201 ? nil : error
-        }
-    }
-
-    private static func parse(_ data: Data) throws(FileError) -> Element {
-        let parser = XMLParser(data: data)
-        parser.shouldProcessNamespaces = false
-        parser.shouldResolveExternalEntities = false
-        let builder = TreeBuilder()
-        parser.delegate = builder
-        // `parse()` also answers false for the namespace errors the delegate lets pass.
-        let parsed = parser.parse()
-        let error = builder.error ?? (parsed ? nil : parser.parserError.flatMap(TreeBuilder.unlessNamespaceError))
-        guard error == nil, builder.open.isEmpty, let root = builder.root else {
-            let reason = error.map { "XMLParser error \(($0 as NSError).code)" } ?? (builder.root == nil ? "no element" : "the file ends inside <\(builder.open.last?.qualifiedName ?? "")>")
-            throw FileError(message: "not XML (line \(parser.lineNumber), column \(parser.columnNumber): \(reason))")
-        }
-        return root
-    }
+    private static func trimmed(_ text: String) -> String? { XMLTree.trimmed(text) }
 }
