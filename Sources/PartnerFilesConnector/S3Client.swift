@@ -210,7 +210,8 @@ public final class S3Client: Sendable {
         return encoded
     }
 
-    private static func unquoted(_ eTag: String) -> String {
+    /// An ETag without the quotes S3 puts around it.
+    static func unquoted(_ eTag: String) -> String {
         eTag.count >= 2 && eTag.hasPrefix("\"") && eTag.hasSuffix("\"") ? String(eTag.dropFirst().dropLast()) : eTag
     }
 }
