@@ -2,8 +2,7 @@ import Foundation
 import Testing
 
 /// A Kafka-protocol broker of a test's own: PyPI's `noida-db` (`scripts/test` installs 0.2.3) on a
-/// free loopback port with a temporary data directory. `stop()` kills it: it ignores SIGINT and
-/// SIGTERM when it inherits them ignored, as children of the test process do.
+/// free loopback port with a temporary data directory.
 final class KafkaBroker {
     static let unavailableComment: Comment = "needs a Kafka-protocol broker: python3 -m pip install noida-db==0.2.3 (scripts/test installs it)"
 
@@ -26,37 +25,21 @@ final class KafkaBroker {
     }()
 
     /// `127.0.0.1:PORT`, for `KAFKA_BROKERS`.
-    let address: String
-    private let process: Subprocess
-    private var stopped = false
+    var address: String { "127.0.0.1:\(server.port)" }
+    private let server: LoopbackServer
 
-    private init(address: String, process: Subprocess) {
-        self.address = address
-        self.process = process
+    private init(server: LoopbackServer) {
+        self.server = server
     }
 
     static func start(in directory: TemporaryDirectory) async throws -> KafkaBroker {
         guard let executable else { throw TestFailure("noida-db is not on PATH: \(unavailableComment)") }
-        let port = try Loopback.freePort()
-        let process = try Subprocess.start(["start", "--host", "127.0.0.1", "--only", "kafka", "--kafka-port", String(port), "--data-dir", directory.path("kafka")],
-                                           executable: executable, in: directory.url)
-        for _ in 0..<300 {
-            if Loopback.canConnect(port) { return KafkaBroker(address: "127.0.0.1:\(port)", process: process) }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        process.signal(SIGKILL)
-        throw TestFailure("noida-db did not listen on \(port): \(await process.wait().output)")
-    }
-
-    deinit {
-        guard !stopped else { return }
-        process.signal(SIGKILL)
-        _ = process.waitBlocking()
+        return KafkaBroker(server: try await LoopbackServer.start("noida-db", executable: executable, in: directory) { port in
+            ["start", "--host", "127.0.0.1", "--only", "kafka", "--kafka-port", String(port), "--data-dir", directory.path("kafka")]
+        })
     }
 
     func stop() async {
-        stopped = true
-        process.signal(SIGKILL)
-        _ = await process.wait()
+        await server.stop()
     }
 }

@@ -16,38 +16,22 @@ final class MotoServer {
     }
 
     /// `http://127.0.0.1:PORT`, for `AWS_S3_ENDPOINT_URL`.
-    let endpoint: String
-    let port: Int
-    private let process: Subprocess
-    private var stopped = false
+    var endpoint: String { "http://127.0.0.1:\(port)" }
+    var port: Int { server.port }
+    private let server: LoopbackServer
 
-    private init(port: Int, process: Subprocess) {
-        self.port = port
-        endpoint = "http://127.0.0.1:\(port)"
-        self.process = process
+    private init(server: LoopbackServer) {
+        self.server = server
     }
 
     static func start(in directory: TemporaryDirectory) async throws -> MotoServer {
-        let port = try Loopback.freePort()
-        let process = try Subprocess.start(["moto_server", "-H", "127.0.0.1", "-p", String(port)], executable: "/usr/bin/env", in: directory.url)
-        for _ in 0..<300 {
-            if Loopback.canConnect(port) { return MotoServer(port: port, process: process) }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        process.signal(SIGKILL)
-        throw TestFailure("moto_server did not listen on \(port): \(await process.wait().output) (\(unavailableComment))")
-    }
-
-    deinit {
-        guard !stopped else { return }
-        process.signal(SIGKILL)
-        _ = process.waitBlocking()
+        MotoServer(server: try await LoopbackServer.start("moto_server (\(unavailableComment))", executable: "/usr/bin/env", in: directory) { port in
+            ["moto_server", "-H", "127.0.0.1", "-p", String(port)]
+        })
     }
 
     func stop() async {
-        stopped = true
-        process.signal(SIGKILL)
-        _ = await process.wait()
+        await server.stop()
     }
 
     /// A client of `bucket` with any credentials (moto takes any while it checks none).
