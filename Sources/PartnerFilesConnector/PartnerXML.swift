@@ -51,7 +51,7 @@ public enum PartnerXML {
             switch product(item) {
             case .success(let product): conversion.products.append(product)
             case .failure(let rejection):
-                conversion.rejected.append(Rejection(index: offset + 1, id: item.attributes["id"].flatMap(trimmed), reason: rejection.reason))
+                conversion.rejected.append(Rejection(index: offset + 1, id: item.attributes["id"].flatMap(XMLTree.trimmed), reason: rejection.reason))
             }
         }
         if conversion.products.isEmpty, let first = conversion.rejected.first {
@@ -66,7 +66,7 @@ public enum PartnerXML {
     }
 
     private static func product(_ item: XMLTree.Element) -> Result<JSONValue, Invalid> {
-        guard let id = item.attributes["id"].flatMap(trimmed) else { return .failure(Invalid(reason: "no id attribute")) }
+        guard let id = item.attributes["id"].flatMap(XMLTree.trimmed) else { return .failure(Invalid(reason: "no id attribute")) }
         guard let category = item.child("category")?.trimmedText else { return .failure(Invalid(reason: "no category")) }
         guard let description = item.child("description")?.trimmedText else { return .failure(Invalid(reason: "no description")) }
 
@@ -76,7 +76,7 @@ public enum PartnerXML {
             guard let type = Int(typeText.trimmingCharacters(in: .whitespaces)), (1...maxImageType).contains(type) else {
                 return .failure(Invalid(reason: "image type \"\(typeText)\" is not an integer from 1 to \(maxImageType)"))
             }
-            guard let url = image.attributes["url"].flatMap(trimmed) else { return .failure(Invalid(reason: "image \(type) has no url")) }
+            guard let url = image.attributes["url"].flatMap(XMLTree.trimmed) else { return .failure(Invalid(reason: "image \(type) has no url")) }
             if urls[type] == nil { urls[type] = url }
         }
         let highest = urls.keys.max() ?? 0
@@ -102,6 +102,4 @@ public enum PartnerXML {
         let parts = text.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
         return (1...2).contains(parts.count) && parts.allSatisfy { !$0.isEmpty && $0.allSatisfy { (0x30...0x39).contains($0) } }
     }
-
-    private static func trimmed(_ text: String) -> String? { XMLTree.trimmed(text) }
 }

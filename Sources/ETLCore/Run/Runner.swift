@@ -250,6 +250,13 @@ public struct Runner: Sendable {
         // Checkpointed batches the sink has not yet been told are ready (`complete`).
         var unpublished = 0
         var lastPublished = clock.now
+        /// Tells the sink the checkpointed batches are ready: a load, with which readers' caches start over.
+        func publishCheckpointed() async throws {
+            stage = .complete
+            try await session.complete()
+            unpublished = 0
+            lastPublished = clock.now
+        }
         // The batch between its extraction and its checkpoint. Its rows leave with the load
         // (`load` is then nil), so that the sink can free them as it writes them out.
         var current: (cursor: JSONValue, records: Int, rows: Int, readAt: ContinuousClock.Instant, load: LoadBatch?)?
@@ -313,10 +320,7 @@ public struct Runner: Sendable {
                 stage = .extract
                 try await batches?.acknowledge(through: batch.cursor)
                 if context.following, unpublished > 0, clock.now - lastPublished >= Self.publishInterval {
-                    stage = .complete
-                    try await session.complete()
-                    unpublished = 0
-                    lastPublished = clock.now
+                    try await publishCheckpointed()
                     stage = .extract
                 }
                 action = machine.batchCheckpointed(stopRequested: stop.isRequested)
@@ -324,12 +328,7 @@ public struct Runner: Sendable {
             case .awaitInput(let discardingFrom):
                 stage = .load
                 if let discardingFrom { try await session.discardBatches(from: discardingFrom) }
-                if unpublished > 0 {
-                    stage = .complete
-                    try await session.complete()
-                    unpublished = 0
-                    lastPublished = clock.now
-                }
+                if unpublished > 0 { try await publishCheckpointed() }
                 stage = .checkpoint
                 try store.recordCaughtUp(runID: run.id)
                 let until = clock.now + pipeline.source.pollInterval
