@@ -43,7 +43,7 @@ FROM ${SWIFT_IMAGE} AS build
 # CRdKafka) and of SQLite (GRDB).
 RUN export DEBIAN_FRONTEND=noninteractive \
     && apt-get -q update \
-    && apt-get -q install -y --no-install-recommends libcurl4-openssl-dev libsqlite3-dev libssl-dev zlib1g-dev librdkafka-dev \
+    && apt-get -q install -y --no-install-recommends libcurl4-openssl-dev libsqlite3-dev libssl-dev zlib1g-dev librdkafka-dev libxml2-dev \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
@@ -71,10 +71,10 @@ RUN swift build -c release --static-swift-stdlib --product etl \
 FROM ${RUNTIME_IMAGE}
 
 # libcurl4 (with its TLS stack, libssl3, whose libcrypto hashes our batches too), libsqlite3-0 and
-# librdkafka1 (Kafka) are the binaries' C libraries; zlib1g, libstdc++6 and libgcc-s1 are already in the base image. curl is for the HEALTHCHECK (it reuses libcurl4).
+# librdkafka1 (Kafka), libxml2 (FoundationXML, the partner XML parser) are the binaries' C libraries; zlib1g, libstdc++6 and libgcc-s1 are already in the base image. curl is for the HEALTHCHECK (it reuses libcurl4).
 RUN export DEBIAN_FRONTEND=noninteractive \
     && apt-get -q update \
-    && apt-get -q install -y --no-install-recommends ca-certificates curl libcurl4 libsqlite3-0 librdkafka1 \
+    && apt-get -q install -y --no-install-recommends ca-certificates curl libcurl4 libsqlite3-0 librdkafka1 libxml2 \
     && rm -rf /var/lib/apt/lists/*
 
 # A non-root user. It may write only /var/lib/etl, the SQLite checkpoint store (mount a volume there

@@ -101,6 +101,7 @@ let package = Package(
                 "ClickHouseConnector",
                 "SQLConnector",
                 "KafkaConnector",
+                "PartnerFilesConnector",
                 "ETLServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

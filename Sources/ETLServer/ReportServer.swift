@@ -57,6 +57,11 @@ public struct ReportServer: Sendable {
             publishers.append(publisher)
             IngestController(pipeline: pipeline.name, spec: ingest, publisher: publisher, token: ingestToken.map { Array($0.utf8) }).addRoutes(to: router)
         }
+        for pipeline in served.pipelines {
+            guard let source = pipeline.source as? any NotifiedSource, let path = source.notificationPath else { continue }
+            NotificationController(pipeline: pipeline.name, path: path, source: source, store: store, token: ingestToken.map { Array($0.utf8) })
+                .addRoutes(to: router)
+        }
         router.get("**") { _, _ in
             JSONResponse.error(.notFound, "no such page; the server answers /, /status, /healthz, /metrics and the report paths listed in /status")
         }

@@ -24,8 +24,9 @@ public struct ServedPipelines: Sendable {
             let ingestPaths = (pipeline.ingest?.routes ?? []).enumerated().flatMap { index, route in
                 route.paths.map { ("$.ingest.routes[\(index)].path", $0) } + (route.schemaPath.map { [("$.ingest.routes[\(index)].schema_path", $0)] } ?? [])
             }
+            let notificationPaths = ((pipeline.source as? any NotifiedSource)?.notificationPath).map { [("$.extract.notifications", $0)] } ?? []
             var claimed: Set<String> = []
-            for (at, path) in reportPaths + ingestPaths {
+            for (at, path) in reportPaths + ingestPaths + notificationPaths {
                 if Self.reservedPaths.contains(path) {
                     problems.append(Diagnostic(path: at, message: "\(path) is one of the server's own routes (\(Self.reservedPaths.sorted().joined(separator: ", ")))"))
                 } else if let owner = paths[Self.route(path)] {

@@ -110,11 +110,24 @@ public final class S3Client: Sendable {
         }
     }
 
-    /// Writes the object whole (S3 makes a PUT visible all at once, never in part); its ETag.
+    /// Writes the object whole (S3 makes a PUT visible all at once, never in part), with
+    /// `metadata` as `x-amz-meta-*` headers; its ETag.
     @discardableResult
-    public func put(_ key: String, body: [UInt8], contentType: String) async throws(S3Error) -> String {
-        let response = try await send("PUT", key: key, body: body, headers: [("Content-Type", contentType)], what: "write \(key)")
+    public func put(_ key: String, body: [UInt8], contentType: String, metadata: [(name: String, value: String)] = []) async throws(S3Error) -> String {
+        let headers = [("Content-Type", contentType)] + metadata.map { ("x-amz-meta-\($0.name)", $0.value) }
+        let response = try await send("PUT", key: key, body: body, headers: headers, what: "write \(key)")
         return response.header("etag").map(Self.unquoted) ?? ""
+    }
+
+    /// The value of the object's metadata `name` (`x-amz-meta-NAME`), "" when it has none; nil
+    /// when there is no such key.
+    public func metadata(_ name: String, of key: String) async throws(S3Error) -> String? {
+        do {
+            let response = try await send("HEAD", key: key, what: "look up \(key)")
+            return response.header("x-amz-meta-\(name)") ?? ""
+        } catch where error.status == 404 {
+            return nil
+        }
     }
 
     /// Deletes the object; deleting a missing key is not an error (as in S3).

@@ -27,18 +27,11 @@ public struct S3EventNotification: Sendable, Equatable {
         public var reason: String
     }
 
-    /// The field at fault (`$.Records[1].s3.object.key`) and what is wrong with it.
-    public struct Invalid: Error, Sendable, Equatable, CustomStringConvertible {
-        public var field: String
-        public var message: String
-        public var description: String { "\(field): \(message)" }
-    }
-
     public var announced: [Announced]
     public var ignored: [Ignored]
 
-    public init(_ body: JSONValue, bucket: String, prefix: String) throws(Invalid) {
-        guard case .object(let root) = body else { throw Invalid(field: "$", message: "an S3 event notification is a JSON object, not a \(body.kindName)") }
+    public init(_ body: JSONValue, bucket: String, prefix: String) throws(NotificationInvalid) {
+        guard case .object(let root) = body else { throw NotificationInvalid(field: "$", message: "an S3 event notification is a JSON object, not a \(body.kindName)") }
         announced = []
         ignored = []
         if case .string("s3:TestEvent")? = root["Event"] {
@@ -46,7 +39,7 @@ public struct S3EventNotification: Sendable, Equatable {
             return
         }
         guard case .array(let records)? = root["Records"] else {
-            throw Invalid(field: "$.Records", message: root["Records"] == nil ? "missing: an S3 event notification has a Records array" : "must be an array")
+            throw NotificationInvalid(field: "$.Records", message: root["Records"] == nil ? "missing: an S3 event notification has a Records array" : "must be an array")
         }
         for (index, record) in records.enumerated() {
             let at = "$.Records[\(index)]"
@@ -54,7 +47,7 @@ public struct S3EventNotification: Sendable, Equatable {
             let recordBucket = try Self.string(record, "s3.bucket.name", at: at)
             let encodedKey = try Self.string(record, "s3.object.key", at: at)
             guard let key = Self.decodeKey(encodedKey) else {
-                throw Invalid(field: "\(at).s3.object.key", message: "\"\(encodedKey)\" is not a URL-encoded key")
+                throw NotificationInvalid(field: "\(at).s3.object.key", message: "\"\(encodedKey)\" is not a URL-encoded key")
             }
             let eTag = try Self.optionalString(record, "s3.object.eTag", at: at)
             let size = try Self.optionalInt(record, "s3.object.size", at: at)
@@ -79,24 +72,24 @@ public struct S3EventNotification: Sendable, Equatable {
         record[path: FieldPath(path)!]
     }
 
-    private static func string(_ record: JSONValue, _ path: String, at: String) throws(Invalid) -> String {
+    private static func string(_ record: JSONValue, _ path: String, at: String) throws(NotificationInvalid) -> String {
         switch value(record, path) {
         case .string(let text)?: return text
-        case nil: throw Invalid(field: "\(at).\(path)", message: "missing")
-        case let other?: throw Invalid(field: "\(at).\(path)", message: "must be a string, not a \(other.kindName)")
+        case nil: throw NotificationInvalid(field: "\(at).\(path)", message: "missing")
+        case let other?: throw NotificationInvalid(field: "\(at).\(path)", message: "must be a string, not a \(other.kindName)")
         }
     }
 
-    private static func optionalString(_ record: JSONValue, _ path: String, at: String) throws(Invalid) -> String? {
+    private static func optionalString(_ record: JSONValue, _ path: String, at: String) throws(NotificationInvalid) -> String? {
         guard let found = value(record, path), found != .null else { return nil }
         return try string(record, path, at: at)
     }
 
-    private static func optionalInt(_ record: JSONValue, _ path: String, at: String) throws(Invalid) -> Int64? {
+    private static func optionalInt(_ record: JSONValue, _ path: String, at: String) throws(NotificationInvalid) -> Int64? {
         switch value(record, path) {
         case nil, .null?: return nil
         case .int(let number)? where number >= 0: return number
-        case let other?: throw Invalid(field: "\(at).\(path)", message: "must be a non-negative integer, not \(JSONWriter.string(other))")
+        case let other?: throw NotificationInvalid(field: "\(at).\(path)", message: "must be a non-negative integer, not \(JSONWriter.string(other))")
         }
     }
 }

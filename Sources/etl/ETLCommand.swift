@@ -6,6 +6,7 @@ import ETLCore
 import Foundation
 import KafkaConnector
 import Logging
+import PartnerFilesConnector
 import SQLConnector
 import ShopifyConnector
 import UnixSignals
@@ -27,7 +28,7 @@ struct ETLCommand: AsyncParsableCommand {
         commandName: "etl",
         abstract: "A resumable ETL job runner: declarative pipelines, SQLite checkpoints, atomic loads.",
         version: version,
-        subcommands: [Run.self, Resume.self, Status.self, State.self, Validate.self, Migrate.self, Serve.self]
+        subcommands: [Run.self, Resume.self, Status.self, State.self, Retry.self, Validate.self, Migrate.self, Serve.self]
     )
 
     /// At most two malloc arenas, set before the work starts. glibc otherwise gives each thread
@@ -51,6 +52,7 @@ enum StandardComponents {
         ClickHouseSink.register(into: &registry)
         SQLSource.register(into: &registry)
         KafkaSource.register(into: &registry)
+        PartnerFilesComponents.register(into: &registry)
         return registry
     }
 }

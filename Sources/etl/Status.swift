@@ -56,7 +56,10 @@ extension Status {
                 : finished.map { "next run about \(max(Date(), schedule.nextRun(after: $0)).formatted(.iso8601)) under etl serve" } ?? "next run at once"
             parts.append("\(schedule), \(next)")
         }
-        return parts.joined(separator: " · ")
+        let files = try store.ledgerSummary(pipeline: latest.pipeline)
+        guard files.done + files.failed + files.pending > 0 else { return parts.joined(separator: " · ") }
+        parts.append("files \(files.counts)")
+        return ([parts.joined(separator: " · ")] + files.failures.map { "  failed \($0.item): \($0.reason ?? "")" }).joined(separator: "\n")
     }
 }
 

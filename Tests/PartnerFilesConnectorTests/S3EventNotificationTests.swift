@@ -10,7 +10,7 @@ struct S3EventNotificationTests {
             + #""object": {"key": "\#(key)", "size": \#(size)\#(eTag.map { #", "eTag": "\#($0.replacingOccurrences(of: "\"", with: "\\\""))""# } ?? ""), "sequencer": "0055AED6DCD90281E5"}}}"#
     }
 
-    func read(_ records: [String], bucket: String = "partners", prefix: String = "incoming/") throws(S3EventNotification.Invalid) -> S3EventNotification {
+    func read(_ records: [String], bucket: String = "partners", prefix: String = "incoming/") throws(NotificationInvalid) -> S3EventNotification {
         try S3EventNotification(try! JSONParser.parse(Array(#"{"Records": [\#(records.joined(separator: ", "))]}"#.utf8)), bucket: bucket, prefix: prefix)
     }
 
@@ -53,7 +53,7 @@ struct S3EventNotificationTests {
         ]
         for (body, field) in cases {
             #expect("\(body.prefix(100))", performing: { try S3EventNotification(try JSONParser.parse(Array(body.utf8)), bucket: "partners", prefix: "incoming/") },
-                    throws: { ($0 as? S3EventNotification.Invalid)?.field == field })
+                    throws: { ($0 as? NotificationInvalid)?.field == field })
         }
     }
 }

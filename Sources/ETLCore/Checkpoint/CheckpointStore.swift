@@ -197,10 +197,23 @@ public final class CheckpointStore: Sendable {
         migrator.registerMigration("v5: store key") { db in
             try db.execute(sql: "CREATE TABLE store_identity (key TEXT NOT NULL); INSERT INTO store_identity VALUES (lower(hex(randomblob(8))))")
         }
+        migrator.registerMigration("v6: ledger and announcements") { db in
+            try db.execute(sql: """
+                CREATE TABLE ledger (
+                    pipeline TEXT NOT NULL, item TEXT NOT NULL, version TEXT NOT NULL, outcome TEXT NOT NULL,
+                    reason TEXT, output TEXT, run_id INTEGER NOT NULL, handled_at DATETIME NOT NULL,
+                    PRIMARY KEY (pipeline, item));
+                CREATE INDEX ledger_by_outcome ON ledger (pipeline, outcome, handled_at);
+                CREATE TABLE announcements (
+                    pipeline TEXT NOT NULL, item TEXT NOT NULL, version TEXT NOT NULL, announced_at DATETIME NOT NULL,
+                    PRIMARY KEY (pipeline, item));
+                CREATE INDEX announcements_by_age ON announcements (pipeline, announced_at);
+                """)
+        }
         return migrator
     }
 
-    private func write<T: Sendable>(_ what: String, _ body: @Sendable (Database) throws -> T) throws(ETLError) -> T {
+    func write<T: Sendable>(_ what: String, _ body: @Sendable (Database) throws -> T) throws(ETLError) -> T {
         do {
             return try database.write(body)
         } catch {
@@ -208,7 +221,7 @@ public final class CheckpointStore: Sendable {
         }
     }
 
-    private func read<T: Sendable>(_ body: @Sendable (Database) throws -> T) throws(ETLError) -> T {
+    func read<T: Sendable>(_ body: @Sendable (Database) throws -> T) throws(ETLError) -> T {
         do {
             return try database.read(body)
         } catch {
@@ -259,7 +272,10 @@ public final class CheckpointStore: Sendable {
     /// The checkpoint: the batch is loaded and the cursor moves past it, in one transaction. With
     /// `advancingState`, the pipeline's state moves to the cursor in the same transaction (a run
     /// that writes each batch into the live data: the next run starts after it).
-    public func commitBatch(runID: Int64, sequence: Int, cursor: JSONValue, pace: Pace = Pace(), advancingState: Bool = false) throws(ETLError) -> RunRecord {
+    /// Checkpoints a batch: with it, in the same transaction, the ledger `entries` of the items it
+    /// handled, which also settle their announcements.
+    public func commitBatch(runID: Int64, sequence: Int, cursor: JSONValue, pace: Pace = Pace(), advancingState: Bool = false,
+                            ledger entries: [LedgerEntry] = []) throws(ETLError) -> RunRecord {
         let cursorText = JSONWriter.string(cursor)
         return try write("checkpoint batch \(sequence)") { db in
             let now = Date()
@@ -279,6 +295,14 @@ public final class CheckpointStore: Sendable {
                                  pace.batchesPerSecond, pace.rowsPerSecond, pace.lagSeconds, runID])
             let run = try Self.fetchRun(db, id: runID)!
             if advancingState { try Self.saveState(db, pipeline: run.pipeline, cursor: cursorText, runID: runID, batch: sequence) }
+            for entry in entries {
+                try db.execute(sql: """
+                    INSERT OR REPLACE INTO ledger (pipeline, item, version, outcome, reason, output, run_id, handled_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [run.pipeline, entry.item, entry.version, entry.outcome.rawValue, entry.reason, entry.output, runID, now])
+                try db.execute(sql: "DELETE FROM announcements WHERE pipeline = ? AND item = ? AND version IN ('', ?)",
+                               arguments: [run.pipeline, entry.item, entry.version])
+            }
             return run
         }
     }

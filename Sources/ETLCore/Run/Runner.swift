@@ -168,7 +168,8 @@ public struct Runner: Sendable {
         runLogger[metadataKey: "run_id"] = "\(run.id)"
         runLogger[metadataKey: "pipeline"] = "\(run.pipeline)"
         return StageContext(runID: run.id, runKey: run.key, storeKey: store.key, pipeline: run.pipeline, logger: runLogger, resumesCompletion: resumesCompletion,
-                            mode: pipeline.mode, replacesLive: run.replacesLive, following: following)
+                            mode: pipeline.mode, replacesLive: run.replacesLive, following: following,
+                            ledger: pipeline.ledger == nil ? nil : LedgerView(store: store, pipeline: run.pipeline))
     }
 
     private func execute(_ pipeline: Pipeline, run initial: RunRecord, lock: PipelineLock, following: Bool) async throws -> RunRecord {
@@ -259,7 +260,8 @@ public struct Runner: Sendable {
         }
         // The batch between its extraction and its checkpoint. Its rows leave with the load
         // (`load` is then nil), so that the sink can free them as it writes them out.
-        var current: (cursor: JSONValue, records: Int, rows: Int, readAt: ContinuousClock.Instant, load: LoadBatch?)?
+        // Its ledger entries are read from its rows before they go, and written with its checkpoint.
+        var current: (cursor: JSONValue, records: Int, rows: Int, readAt: ContinuousClock.Instant, ledger: [LedgerEntry], load: LoadBatch?)?
         var action = machine.start()
         while true {
             switch action {
@@ -279,7 +281,8 @@ public struct Runner: Sendable {
                 let sequence = machine.currentSequence
                 FailPoints.hit("after-extract", sequence: sequence)
                 let rowCount = prepared.rows.count
-                current = (prepared.cursor, prepared.records, rowCount, prepared.readAt, LoadBatch(sequence: sequence, hash: prepared.hash, rows: prepared.rows))
+                current = (prepared.cursor, prepared.records, rowCount, prepared.readAt, pipeline.ledger?.entries(in: prepared.rows) ?? [],
+                           LoadBatch(sequence: sequence, hash: prepared.hash, rows: prepared.rows))
                 stage = .checkpoint
                 try store.beginBatch(runID: run.id, sequence: sequence, hash: prepared.hash, records: prepared.records, rows: rowCount)
                 action = machine.batchExtracted(hash: prepared.hash, rowCount: rowCount)
@@ -309,7 +312,7 @@ public struct Runner: Sendable {
                     batchesPerSecond: perSecond(sequence - before.batches), rowsPerSecond: perSecond(run.rows + batch.rows - before.rows),
                     lagSeconds: (now - batch.readAt) / .seconds(1))
                 run = try store.commitBatch(runID: run.id, sequence: sequence, cursor: batch.cursor, pace: pace,
-                                            advancingState: advancesState && !run.replacesLive)
+                                            advancingState: advancesState && !run.replacesLive, ledger: batch.ledger)
                 FailPoints.hit("after-checkpoint", sequence: sequence)
                 unpublished += 1
                 onProgress(RunProgress(runID: run.id, pipeline: run.pipeline, batches: run.batches, records: run.records, rows: run.rows,

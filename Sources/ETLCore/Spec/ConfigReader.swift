@@ -227,14 +227,26 @@ public struct ConfigReader {
         return integer
     }
 
+    /// A boolean, also accepted as the string `"true"` or `"false"` so that it can come from `${VAR}`.
     public mutating func bool(_ key: String, default defaultValue: Bool) -> Bool {
         note(key, default: String(defaultValue))
         guard let value = value(key) else { return defaultValue }
-        guard case .bool(let flag) = value else {
+        switch value {
+        case .bool(let flag):
+            return flag
+        case .string(let text):
+            switch interpolate(text, at: Self.childPath(path, key))?.lowercased() {
+            case "true"?: return true
+            case "false"?: return false
+            case nil: return defaultValue
+            case let other?:
+                report("expected true or false, found \"\(other)\"", at: key)
+                return defaultValue
+            }
+        default:
             report("expected true or false, found \(value.kindName)", at: key)
             return defaultValue
         }
-        return flag
     }
 
     public mutating func fieldPath(_ key: String, required: Bool = false) -> FieldPath? {

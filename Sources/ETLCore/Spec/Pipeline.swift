@@ -97,11 +97,14 @@ public struct Pipeline: Sendable {
     public let schedule: Schedule?
     /// The HTTP routes through which `etl serve` feeds the source, if any.
     public let ingest: IngestSpec?
+    /// Which fields of the transformed rows go into the ledger of handled items, for a source
+    /// that handles each item once (`LedgeredSource`).
+    public let ledger: LedgerSpec?
 
     /// What the transforms and the sink read of each source record, worked out backwards from the
     /// sink; the source may leave out everything else.
     public var sourceFields: FieldSelection {
-        transforms.reversed().reduce(sink.fieldsRead) { read, transform in transform.fieldsRead(toProduce: read) }
+        transforms.reversed().reduce(sink.fieldsRead.union(ledger?.fieldsRead ?? .nothing)) { read, transform in transform.fieldsRead(toProduce: read) }
     }
 
     /// Reads and checks a pipeline file in one pass, reporting every problem at once.
@@ -175,6 +178,16 @@ public struct Pipeline: Sendable {
                 ingestReader.report("the extract stage's source cannot be written to, so it cannot take ingest routes (a \"kafka\" source can)")
             }
         }
+        var ledger: LedgerSpec?
+        if var ledgerReader = reader.object("ledger") {
+            ledger = LedgerSpec.read(&ledgerReader)
+            ledgerReader.finish()
+            if let source, !(source is any LedgeredSource) {
+                ledgerReader.report("the extract stage's source does not handle items once, so it keeps no ledger (an \"s3\" or \"files\" source does)")
+            }
+        } else if let source, source is any LedgeredSource {
+            reader.report("the source handles each file once and records it in a ledger: add \"ledger\": {\"item\": \"file\", \"version\": \"etag\", \"output\": \"output\", \"error\": \"error\"} naming the fields of the transformed rows")
+        }
         reader.finish()
 
         let diagnostics = context.diagnostics.diagnostics
@@ -182,7 +195,7 @@ public struct Pipeline: Sendable {
             throw PipelineInvalid(path: file.path, diagnostics: diagnostics)
         }
         return Pipeline(name: name, file: file, source: source, transforms: transforms, sink: sink, description: description, reports: reports,
-                        mode: mode, schedule: schedule, ingest: ingest)
+                        mode: mode, schedule: schedule, ingest: ingest, ledger: ledger)
     }
 
     static func isValidName(_ name: String) -> Bool {

@@ -22,9 +22,11 @@ public struct StageContext: Sendable {
     public let replacesLive: Bool
     /// The run waits for more input when the source has none (`--follow`) instead of completing.
     public let following: Bool
+    /// The pipeline's ledger of handled items, which a `LedgeredSource` skips.
+    public let ledger: LedgerView?
 
     public init(runID: Int64, runKey: String, storeKey: String = "", pipeline: String, logger: Logger, resumesCompletion: Bool = false,
-                mode: WriteMode = .replace, replacesLive: Bool = true, following: Bool = false) {
+                mode: WriteMode = .replace, replacesLive: Bool = true, following: Bool = false, ledger: LedgerView? = nil) {
         self.runID = runID
         self.runKey = runKey
         self.storeKey = storeKey
@@ -34,6 +36,7 @@ public struct StageContext: Sendable {
         self.mode = mode
         self.replacesLive = replacesLive
         self.following = following
+        self.ledger = ledger
     }
 }
 

@@ -112,6 +112,10 @@ struct StatusPage {
             let next = pipeline.scheduling?.nextRunAt.map { " · next run \(Self.when($0))" } ?? ""
             facts.append(("Schedule", HTML.escape(schedule.description) + next, "wide"))
         }
+        if let files = pipeline.files {
+            let failures = files.failures.map { "<li><code>\(HTML.escape($0.item))</code>: \(HTML.escape($0.reason ?? ""))</li>" }.joined()
+            facts.append(("Files", HTML.escape(files.counts) + (failures.isEmpty ? "" : "<ul class=\"failures\">\(failures)</ul>"), "wide"))
+        }
         if let run = pipeline.run, pipeline.isActive, let lag = run.lagSeconds {
             facts.append(("Lag", String(format: "%.1f s", lag), nil))
         }

@@ -27,6 +27,8 @@ struct PipelineStatus: Sendable {
     /// What the server's scheduler says: the next run, or the failure it retries.
     let scheduling: ScheduleBoard.Entry?
     let reports: [Report]
+    /// Files done, failed and pending, for a pipeline that keeps a ledger.
+    let files: LedgerSummary?
     /// What is wrong with an invalid pipeline file.
     let problems: [Diagnostic]
 
@@ -71,6 +73,7 @@ struct PipelineStatus: Sendable {
             .object(JSONObject([("message", .string(failure.message)), ("attempt", .int(Int64(failure.attempt))),
                                 ("retry_at", failure.retryAt.map { .string($0.formatted(.iso8601)) } ?? .null)]))
         } ?? .null
+        object["files"] = files?.json ?? .null
         object["reports"] = .array(reports.map { report in
             .object(JSONObject([
                 ("name", .string(report.spec.name)), ("path", .string(report.spec.path)), ("ready", .bool(report.loaded != nil)),

@@ -29,13 +29,14 @@ struct StatusRepository: Sendable {
                 reports: pipeline.reports.enumerated().map { index, spec in
                     PipelineStatus.Report(spec: spec, loaded: cache?.error == nil ? cache?.loaded?.reports[index] : nil)
                 },
+                files: pipeline.ledger == nil ? nil : try store.ledgerSummary(pipeline: pipeline.name),
                 problems: []))
         }
         for file in invalid {
             statuses.append(PipelineStatus(
                 name: URL(fileURLWithPath: file.path).deletingPathExtension().lastPathComponent, file: file.path, description: nil,
                 state: PipelineStatus.invalid, run: nil, lastLoad: nil, sinkError: nil, mode: .replace, pipelineState: nil, schedule: nil,
-                scheduling: nil, reports: [],
+                scheduling: nil, reports: [], files: nil,
                 problems: file.problems))
         }
         return statuses
